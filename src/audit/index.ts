@@ -1,0 +1,2 @@
+export { createMemoryAuditLog } from "./memory.js";
+export type { MemoryAuditLog } from "./memory.js";

@@ -1,0 +1,66 @@
+import type { Decision } from "./decision.js";
+
+/**
+ * One entry of the audit trail. The Gate appends a `decision` event for every action it decides
+ * and an `outcome` event for every call that ran (or ran as a dry run). Both carry the same
+ * `action` id so a reader can pair them.
+ *
+ * Arguments and results are stored only after the redaction hook has passed over them.
+ */
+export interface AuditEvent {
+  readonly type: "decision" | "outcome";
+  /** ISO 8601 time the event was produced. */
+  readonly time: string;
+  /** Pairs a decision with its outcome. */
+  readonly action: string;
+  readonly agent?: string;
+  readonly run?: string;
+  readonly principal?: string;
+  readonly environment?: string;
+  readonly tool: string;
+  readonly args?: unknown;
+  readonly decision?: Pick<Decision, "verdict" | "code" | "rules" | "reasons" | "risk" | "approvers">;
+  readonly outcome?: AuditOutcome;
+  /** The model that drove the run, when the caller knows it. */
+  readonly model?: AuditModel;
+  /** SHA-256 (hex) of the context the model was given, when the caller supplies it. */
+  readonly contextHash?: string;
+  /** What the call cost, when known. */
+  readonly cost?: AuditCost;
+  /** Ids of the approvals or grants that allowed this call. */
+  readonly approvals?: readonly string[];
+  /** Digest of the policy that decided. */
+  readonly policyDigest?: string;
+}
+
+/** The model behind a run, as the caller names it. */
+export interface AuditModel {
+  readonly name: string;
+  readonly version?: string;
+}
+
+/** Tokens and money a call used; every field optional because providers report different things. */
+export interface AuditCost {
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+  /** Money spent, in `currency` units (not cents). */
+  readonly amount?: number;
+  /** ISO 4217 code, e.g. `USD`. */
+  readonly currency?: string;
+}
+
+/** What happened when a call ran. */
+export interface AuditOutcome {
+  readonly status: "ok" | "error" | "dry-run";
+  readonly result?: unknown;
+  readonly error?: string;
+  readonly durationMs?: number;
+}
+
+/**
+ * Where the Gate writes its audit trail (a port: the in-memory recorder and the durable log
+ * implement it). `append` resolves only once the event is stored; a rejection makes the Gate deny.
+ */
+export interface AuditSink {
+  append(event: AuditEvent): Promise<void>;
+}

@@ -1,0 +1,11 @@
+export { loadPolicyFile, parsePolicy, MAX_POLICY_BYTES } from "./load.js";
+export type { CompiledPolicy, CompiledTool, CompiledRule } from "./load.js";
+export { evaluatePolicy, explainPolicy } from "./evaluate.js";
+export type { Explanation, RuleTrace } from "./evaluate.js";
+export { PolicyError, formatProblem, POLICY_ERROR_CODES } from "./errors.js";
+export type { PolicyProblem, PolicyErrorCode } from "./errors.js";
+export { PolicySchema, ArgSchemaSchema, policyJsonSchema, POLICY_VERSION, CEL_VARIABLES, ARG_FORMATS } from "./schema.js";
+export type { PolicyFile, ToolConfig, AgentConfig, RuleConfig, DefaultsConfig, ArgSchema } from "./schema.js";
+export { normalizePath, isWithinPrefix } from "./paths.js";
+export type { NormalizedPath, PathRefusal } from "./paths.js";
+export { closestMatch } from "./suggest.js";

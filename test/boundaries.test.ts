@@ -1,0 +1,72 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { describe, expect, it } from "vitest";
+
+/**
+ * Guards the layout DESIGN.md draws: a folder is reached only through its index.ts; core imports
+ * nothing else from src/; the gate imports no store, entry point or CLI; checks never import the
+ * gate; nothing imports the CLI.
+ */
+const src = join(import.meta.dirname, "..", "src");
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sourceFiles(path);
+    return path.endsWith(".ts") && !path.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, "utf8");
+  const patterns = [
+    /\b(?:import|export)\s[^"';]*?\bfrom\s*["']([^"']+)["']/g, // import { x } from "…", export { x } from "…"
+    /\bimport\s*["']([^"']+)["']/g, // import "…" for side effects
+    /\bimport\(\s*["']([^"']+)["']\s*\)/g, // import("…")
+  ];
+  return patterns.flatMap((pattern) => [...text.matchAll(pattern)])
+    .map((m) => m[1]!)
+    .filter((spec) => spec.startsWith("."));
+}
+
+const folderOf = (path: string) => relative(src, path).split(sep)[0]!;
+const ENTRY_POINTS = new Set(["cli", "integrations", "server", "demo"]);
+const CHECKS = new Set(["policy", "approvals", "secrets", "audit", "dryrun", "provenance", "limits"]);
+
+const edges = sourceFiles(src).flatMap((file) =>
+  importsOf(file).map((spec) => {
+    const target = resolve(dirname(file), spec).replace(/\.js$/, ".ts");
+    return { file: relative(src, file), from: folderOf(file), to: folderOf(target), target: relative(src, target) };
+  }),
+);
+// src/index.ts, the package face, sits above the folders and may import any folder's index.
+const crossing = edges.filter((e) => e.from !== e.to && e.file.includes(sep));
+
+describe("module boundaries", () => {
+  it("found the source tree", () => {
+    expect(edges.length).toBeGreaterThan(20);
+  });
+
+  it("reaches another folder only through its index.ts", () => {
+    const offenders = crossing.filter((e) => e.target !== "index.ts" && !e.target.endsWith(`${sep}index.ts`));
+    expect(offenders.map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
+  });
+
+  it("keeps core free of other src folders", () => {
+    expect(crossing.filter((e) => e.from === "core").map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
+  });
+
+  it("keeps the gate free of stores, entry points and the CLI", () => {
+    const banned = new Set(["store", "sandbox", "egress", ...ENTRY_POINTS]);
+    expect(crossing.filter((e) => e.from === "gate" && banned.has(e.to)).map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
+  });
+
+  it("never lets a check import the gate or an entry point", () => {
+    const banned = new Set(["gate", ...ENTRY_POINTS]);
+    expect(crossing.filter((e) => CHECKS.has(e.from) && banned.has(e.to)).map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
+  });
+
+  it("never imports the CLI from outside it", () => {
+    expect(crossing.filter((e) => e.to === "cli").map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
+  });
+});
