@@ -361,7 +361,7 @@ function describeType(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
-  return `${typeof value} \`${String(value)}\``;
+  return `${typeof value} \`${JSON.stringify(value)}\``;
 }
 
 function fieldName(path: readonly (string | number)[]): string {
