@@ -55,6 +55,15 @@ export interface Decision {
   readonly agent?: string;
   /** Digest of the policy that decided, so an approval can be bound to it. */
   readonly policyDigest?: string;
+  /** With `ask`: the approval request a human answers; retrying the exact call after approval runs it. */
+  readonly approval?: ApprovalRef;
+}
+
+/** Points at the approval request an `ask` created or found. */
+export interface ApprovalRef {
+  readonly id: string;
+  /** ISO 8601; past it, the request counts as denied. */
+  readonly expiresAt: string;
 }
 
 /** Builds a deny decision for a check that could not go on. */

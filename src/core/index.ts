@@ -2,6 +2,6 @@ export { RISK_CLASSES, ENVIRONMENTS, isRisk, isEnvironment } from "./risk.js";
 export type { Risk, Environment } from "./risk.js";
 export type { Action, ActionId } from "./action.js";
 export { DECISION_CODES, denyDecision } from "./decision.js";
-export type { Decision, DecisionCode, Verdict } from "./decision.js";
+export type { Decision, DecisionCode, Verdict, ApprovalRef } from "./decision.js";
 export { canonicalJson, sha256Hex, actionDigest } from "./canonical.js";
 export type { AuditEvent, AuditOutcome, AuditSink, AuditModel, AuditCost } from "./audit.js";
