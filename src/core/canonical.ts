@@ -10,8 +10,9 @@ const canonicalizeJson = ((canonicalizeModule as unknown as { default?: unknown 
  * Encodes a JSON value canonically (RFC 8785, JSON Canonicalization Scheme), so equal values
  * always give equal bytes and therefore equal digests.
  *
- * Throws `TypeError` for values JSON cannot represent (undefined at the top, functions, cycles,
- * non-finite numbers): a digest over them would be ambiguous.
+ * Throws `TypeError` for values JSON cannot represent (undefined at the top or in an array,
+ * functions, cycles, non-finite numbers): a digest over them would be ambiguous. An object
+ * property whose value is undefined is absent, as in `JSON.stringify`.
  *
  * @example
  * canonicalJson({ b: 1, a: [true] }) // '{"a":[true],"b":1}'
@@ -53,8 +54,16 @@ function assertJsonValue(value: unknown, seen: Set<object>): void {
       if (value === null) return;
       if (seen.has(value)) throw new TypeError("value contains a cycle");
       seen.add(value);
-      const items = Array.isArray(value) ? value : Object.values(value);
-      for (const item of items) assertJsonValue(item, seen);
+      if (Array.isArray(value)) {
+        // JSON would turn a hole or undefined into null: two different values, one encoding.
+        for (const item of value as unknown[]) {
+          if (item === undefined) throw new TypeError("an array element is undefined");
+          assertJsonValue(item, seen);
+        }
+      } else {
+        // An undefined property is absent, as in JSON.stringify.
+        for (const item of Object.values(value)) if (item !== undefined) assertJsonValue(item, seen);
+      }
       seen.delete(value);
       return;
     }

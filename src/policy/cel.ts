@@ -1,4 +1,4 @@
-import { celEnv, isCelError, parse, plan, type CelEnv } from "@bufbuild/cel";
+import { celEnv, celList, celMap, isCelError, parse, plan, type CelEnv } from "@bufbuild/cel";
 import type { Expr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
 import { CEL_VARIABLES } from "./schema.js";
 import { closestMatch } from "./suggest.js";
@@ -91,6 +91,20 @@ export function compileCondition(source: string, env: CelEnv = celEnv({})): Comp
       return result;
     },
   };
+}
+
+/**
+ * Converts JSON arguments to CEL values once per decision, so the rules evaluated for one call
+ * share one conversion instead of each copying every object into a Map again. It also sidesteps
+ * the evaluator's own conversion, which recognises plain objects by `constructor.name` and so
+ * fails on arguments that carry a key named `constructor`.
+ */
+export function toCelArgs(value: unknown): unknown {
+  if (Array.isArray(value)) return celList(value.map(toCelArgs) as never[]);
+  if (value !== null && typeof value === "object") {
+    return celMap(new Map(Object.entries(value).map(([key, item]) => [key, toCelArgs(item)])) as never);
+  }
+  return value;
 }
 
 function offsetOf(source: string, line: number, column: number): number {

@@ -186,3 +186,28 @@ describe("evaluatePolicy decision table", () => {
     expect(performance.now() - started).toBeLessThan(2000);
   });
 });
+
+describe("arguments with awkward keys", () => {
+  const policy = parsePolicy(`
+version: 1
+agents:
+  a: { owner: o, environment: production }
+tools:
+  t:
+    risk: read-only
+    args: { type: object, additionalProperties: { type: string } }
+rules:
+  - id: ctor
+    when: tool == "t" && has(args.constructor) && args.constructor == "x"
+    decision: deny
+`);
+
+  it.each([
+    [{ constructor: "x" }, "deny"],
+    [{ constructor: "y" }, "allow"],
+    [JSON.parse('{"__proto__": "x"}') as object, "allow"],
+    [{ toString: "x", hasOwnProperty: "y" }, "allow"],
+  ])("decides %j without tripping over prototype names (%s)", (args, verdict) => {
+    expect(evaluatePolicy(policy, { tool: "t", args }).verdict).toBe(verdict);
+  });
+});

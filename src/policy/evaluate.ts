@@ -1,6 +1,6 @@
 import type { Action, Decision, DecisionCode, Risk, Verdict } from "../core/index.js";
-import { denyDecision, isEnvironment } from "../core/index.js";
-import type { CelActivation } from "./cel.js";
+import { isEnvironment } from "../core/index.js";
+import { toCelArgs, type CelActivation } from "./cel.js";
 import type { CompiledPolicy, CompiledRule } from "./load.js";
 import { closestMatch } from "./suggest.js";
 
@@ -47,46 +47,53 @@ export function evaluatePolicy(policy: CompiledPolicy, action: Action): Decision
 /** Like `evaluatePolicy`, and also returns how each rule that was looked at came out. */
 export function explainPolicy(policy: CompiledPolicy, action: Action, trace = true): Explanation {
   const steps: RuleTrace[] = [];
-  const done = (decision: Decision): Explanation => ({ decision: { ...decision, policyDigest: policy.digest }, trace: steps });
+  const decision = decide(policy, action, trace ? steps : undefined);
+  return { decision, trace: steps };
+}
 
+/**
+ * The decision itself. Hot path: every object is built once, with a fixed shape, so a decision
+ * costs a few allocations rather than a cascade of spreads.
+ */
+function decide(policy: CompiledPolicy, action: Action, steps: RuleTrace[] | undefined): Decision {
+  const digest = policy.digest;
   if (typeof action.tool !== "string" || action.tool.length === 0) {
-    return done(denyDecision("action-invalid", "the action names no tool"));
+    return refusal(digest, "action-invalid", "the action names no tool");
   }
 
-  const agentName = action.agent ?? (policy.agents.size === 1 ? [...policy.agents.keys()][0] : undefined);
+  const agentName = action.agent ?? policy.onlyAgent;
   if (agentName === undefined) {
-    return done(denyDecision("agent-required", "the policy declares several agents; the action must name one"));
+    return refusal(digest, "agent-required", "the policy declares several agents; the action must name one");
   }
   const agent = policy.agents.get(agentName);
   if (!agent) {
     const hint = closestMatch(agentName, policy.agents.keys());
-    return done(denyDecision("agent-unknown", `agent \`${agentName}\` is not declared in the policy${hint ? ` (did you mean \`${hint}\`?)` : ""}`));
+    return refusal(digest, "agent-unknown", `agent \`${agentName}\` is not declared in the policy${hint ? ` (did you mean \`${hint}\`?)` : ""}`);
   }
   if (action.environment !== undefined && !isEnvironment(action.environment)) {
-    return done(denyDecision("action-invalid", `environment \`${String(action.environment)}\` is not one of development, staging, production`));
+    return refusal(digest, "action-invalid", `environment \`${String(action.environment)}\` is not one of development, staging, production`);
   }
   const environment = action.environment ?? agent.environment;
-  const base = { agent: agentName, environment };
 
   const tool = policy.tools.get(action.tool);
   if (!tool) {
     const hint = closestMatch(action.tool, policy.tools.keys());
-    return done(
-      denyDecision("tool-not-listed", `tool \`${action.tool}\` is not allowed: it is not listed in the policy${hint ? ` (did you mean \`${hint}\`?)` : ""}`, base),
-    );
+    const reason = `tool \`${action.tool}\` is not allowed: it is not listed in the policy${hint ? ` (did you mean \`${hint}\`?)` : ""}`;
+    return refusal(digest, "tool-not-listed", reason, agentName, environment);
   }
   if (agent.toolSet && !agent.toolSet.has(tool.name)) {
-    return done(denyDecision("tool-not-for-agent", `tool \`${tool.name}\` is not allowed for agent \`${agentName}\``, { ...base, risk: tool.risk }));
+    return refusal(digest, "tool-not-for-agent", `tool \`${tool.name}\` is not allowed for agent \`${agentName}\``, agentName, environment, tool.risk);
   }
 
   const checked = tool.checkArgs(action.args);
   if (!checked.ok) {
-    return done(denyDecision("args-invalid", `${checked.field}: ${checked.message}`, { ...base, risk: tool.risk }));
+    return refusal(digest, "args-invalid", `${checked.field}: ${checked.message}`, agentName, environment, tool.risk);
   }
 
+  const rules = policy.rulesByTool.get(tool.name) ?? NO_COMPILED_RULES;
   const activation: CelActivation = {
     tool: tool.name,
-    args: checked.args,
+    args: rules.length > 0 ? toCelArgs(checked.args) : checked.args,
     risk: tool.risk,
     irreversible: tool.irreversible,
     agent: agentName,
@@ -95,50 +102,58 @@ export function explainPolicy(policy: CompiledPolicy, action: Action, trace = tr
     run: action.run ?? "",
     request: action.request ?? "",
   };
-  const common = { ...base, risk: tool.risk, args: checked.args };
+  const made = (verdict: Verdict, code: DecisionCode, rules: readonly string[], reason: string, approvers?: number): Decision => ({
+    verdict,
+    code,
+    rules,
+    reasons: [reason],
+    risk: tool.risk,
+    approvers: verdict === "ask" ? (approvers ?? 1) : undefined,
+    args: checked.args,
+    environment,
+    agent: agentName,
+    policyDigest: digest,
+  });
 
-  for (const rule of policy.rulesByTool.get(tool.name) ?? []) {
+  for (const rule of rules) {
     if (!pinsAdmit(rule, activation)) {
-      if (trace) steps.push({ rule: rule.id, result: "not-matched" });
+      steps?.push({ rule: rule.id, result: "not-matched" });
       continue;
     }
     const result = rule.condition.evaluate(activation);
     if (result instanceof Error) {
-      if (trace) steps.push({ rule: rule.id, result: "error", error: result.message });
-      return done({
-        verdict: "deny",
-        code: "rule-error",
-        rules: [rule.id],
-        reasons: [`rule \`${rule.id}\` could not be evaluated: ${result.message}`],
-        ...common,
-      });
+      steps?.push({ rule: rule.id, result: "error", error: result.message });
+      return made("deny", "rule-error", [rule.id], `rule \`${rule.id}\` could not be evaluated: ${result.message}`);
     }
-    if (trace) steps.push({ rule: rule.id, result: result ? "matched" : "not-matched" });
-    if (result) return done(ruleDecision(rule, common));
+    steps?.push({ rule: rule.id, result: result ? "matched" : "not-matched" });
+    if (result) {
+      const reason = rule.reason ?? rule.description ?? `rule \`${rule.id}\` matched`;
+      return made(rule.decision, RULE_CODES[rule.decision], [rule.id], reason, rule.approvers);
+    }
   }
 
   const fromEnvironment = policy.file.defaults?.environments?.[environment]?.[tool.risk];
   const fromPolicy = policy.file.defaults?.[tool.risk];
   const verdict = fromEnvironment ?? fromPolicy ?? BUILT_IN_DEFAULTS[tool.risk];
-  const origin = fromEnvironment ? `the ${environment} default` : fromPolicy ? "the policy default" : "the built-in default";
   if (verdict === "allow" && tool.irreversible) {
-    return done({
-      verdict: "ask",
-      code: "asked-irreversible",
-      rules: [],
-      reasons: [`\`${tool.name}\` is irreversible: only an explicit rule can allow it without approval`],
-      approvers: 1,
-      ...common,
-    });
+    return made("ask", "asked-irreversible", NO_RULES, `\`${tool.name}\` is irreversible: only an explicit rule can allow it without approval`);
   }
-  return done({
-    verdict,
-    code: DEFAULT_CODES[verdict],
-    rules: [],
-    reasons: [`no rule matched; ${origin} for ${tool.risk} tools is ${verdict}`],
-    ...(verdict === "ask" ? { approvers: 1 } : {}),
-    ...common,
-  });
+  const origin = fromEnvironment ? `the ${environment} default` : fromPolicy ? "the policy default" : "the built-in default";
+  return made(verdict, DEFAULT_CODES[verdict], NO_RULES, `no rule matched; ${origin} for ${tool.risk} tools is ${verdict}`);
+}
+
+const NO_RULES: readonly string[] = Object.freeze([]);
+const NO_COMPILED_RULES: readonly CompiledRule[] = Object.freeze([]);
+
+function refusal(
+  policyDigest: string,
+  code: DecisionCode,
+  reason: string,
+  agent?: string,
+  environment?: string,
+  risk?: Risk,
+): Decision {
+  return { verdict: "deny", code, rules: NO_RULES, reasons: [reason], risk, agent, environment, policyDigest };
 }
 
 /** False when the rule pins a variable to values that exclude this action's: it cannot match. */
@@ -162,15 +177,3 @@ const RULE_CODES: Readonly<Record<Verdict, DecisionCode>> = {
   ask: "asked-by-rule",
   "dry-run": "dry-run-by-rule",
 };
-
-function ruleDecision(rule: CompiledRule, common: Partial<Decision>): Decision {
-  const reason = rule.reason ?? rule.description ?? `rule \`${rule.id}\` matched`;
-  return {
-    verdict: rule.decision,
-    code: RULE_CODES[rule.decision],
-    rules: [rule.id],
-    reasons: [reason],
-    ...(rule.decision === "ask" ? { approvers: rule.approvers ?? 1 } : {}),
-    ...common,
-  };
-}

@@ -39,6 +39,8 @@ export interface CompiledPolicy {
   readonly digest: string;
   readonly file: Readonly<PolicyFile>;
   readonly agents: ReadonlyMap<string, Readonly<AgentConfig> & { readonly toolSet?: ReadonlySet<string> }>;
+  /** The agent's name when the policy declares exactly one: actions may then omit it. */
+  readonly onlyAgent: string | undefined;
   readonly tools: ReadonlyMap<string, CompiledTool>;
   readonly rules: readonly CompiledRule[];
   /** For each tool, the rules that can apply to it, in file order. */
@@ -204,6 +206,7 @@ function compile(policy: PolicyFile, source: string, file: string, locate: Locat
     digest: sha256Hex(canonicalJson(policy)),
     file: deepFreeze(policy),
     agents,
+    onlyAgent: agents.size === 1 ? [...agents.keys()][0] : undefined,
     tools,
     rules,
     rulesByTool,
