@@ -70,3 +70,23 @@ describe("module boundaries", () => {
     expect(crossing.filter((e) => e.to === "cli").map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
   });
 });
+
+describe("folder dependencies", () => {
+  it("have no cycles (policy mounts other folders' config sections, so those must not import policy)", () => {
+    const graph = new Map<string, Set<string>>();
+    for (const e of crossing) {
+      if (!graph.has(e.from)) graph.set(e.from, new Set());
+      graph.get(e.from)!.add(e.to);
+    }
+    const cycles: string[] = [];
+    const visit = (node: string, path: string[]) => {
+      if (path.includes(node)) {
+        cycles.push([...path.slice(path.indexOf(node)), node].join(" → "));
+        return;
+      }
+      for (const next of graph.get(node) ?? []) visit(next, [...path, node]);
+    };
+    for (const node of graph.keys()) visit(node, []);
+    expect([...new Set(cycles)]).toEqual([]);
+  });
+});
