@@ -7,7 +7,7 @@ const docs = readdirSync(join(root, "docs"))
   .filter((f) => f.endsWith(".md"))
   .map((f) => readFileSync(join(root, "docs", f), "utf8"))
   .join("\n");
-const documented = new Set([...docs.matchAll(/^\|\s*`([a-z0-9.:_-]+)`\s*\|/gm)].map((m) => m[1]!));
+const documented = new Set([...docs.matchAll(/^\|\s*`([a-z0-9.:_-]+)`[^|`]*\|/gm)].map((m) => m[1]!));
 
 /** Every `*_CODES` list a folder's public face exports is a catalogue of codes people will see. */
 const faces = readdirSync(join(root, "src"), { withFileTypes: true })

@@ -3,6 +3,8 @@ import { CliExit, type CliIO } from "./io.js";
 import { registerPolicyCommands } from "./policy.js";
 import { registerExplainCommand } from "./explain.js";
 import { registerDemoCommand } from "./demo.js";
+import { registerEgressCommand } from "./egress.js";
+import { registerSecretsCommand } from "./secrets.js";
 
 /** The version printed by `gatehouse --version`. */
 export const VERSION = "0.1.0";
@@ -21,6 +23,8 @@ export function buildProgram(io: CliIO): Command {
   registerPolicyCommands(program, io);
   registerExplainCommand(program, io);
   registerDemoCommand(program, io);
+  registerEgressCommand(program, io);
+  registerSecretsCommand(program, io);
   return program;
 }
 

@@ -5,3 +5,5 @@ export { DECISION_CODES, denyDecision } from "./decision.js";
 export type { Decision, DecisionCode, Verdict, ApprovalRef } from "./decision.js";
 export { canonicalJson, sha256Hex, actionDigest } from "./canonical.js";
 export type { AuditEvent, AuditOutcome, AuditSink, AuditModel, AuditCost } from "./audit.js";
+export { stop, proceed } from "./check.js";
+export type { Check, CheckContext, CheckOutcome } from "./check.js";
