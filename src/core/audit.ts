@@ -3,12 +3,12 @@ import type { Decision } from "./decision.js";
 /**
  * One entry of the audit trail. The Gate appends a `decision` event for every action it decides
  * and an `outcome` event for every call that ran (or ran as a dry run). Both carry the same
- * `action` id so a reader can pair them.
+ * `action` id so a reader can pair them. The approvals module appends `approval` events.
  *
  * Arguments and results are stored only after the redaction hook has passed over them.
  */
 export interface AuditEvent {
-  readonly type: "decision" | "outcome";
+  readonly type: "decision" | "outcome" | "approval";
   /** ISO 8601 time the event was produced. */
   readonly time: string;
   /** Pairs a decision with its outcome. */
@@ -31,6 +31,24 @@ export interface AuditEvent {
   readonly approvals?: readonly string[];
   /** Digest of the policy that decided. */
   readonly policyDigest?: string;
+  /** With type `approval`: a step of an approval request or grant (who did what, when). */
+  readonly approval?: AuditApproval;
+}
+
+/**
+ * One step of the approvals workflow, as the audit log keeps it. `action` of the event holds the
+ * request id (or the grant id for grant steps), so every step of one request can be found.
+ */
+export interface AuditApproval {
+  readonly step: "requested" | "answered" | "answer-refused" | "approved" | "denied" | "granted" | "revoked";
+  /** The approval request (or, for `granted`/`revoked`, the grant). */
+  readonly id: string;
+  /** The approver identity who answered, granted or revoked. */
+  readonly by?: string;
+  readonly verdict?: "approve" | "deny";
+  readonly reason?: string;
+  /** With `granted`: the grant's scope. */
+  readonly grant?: { readonly requestId: string; readonly expiresAt: string; readonly maxUses?: number; readonly args?: unknown };
 }
 
 /** The model behind a run, as the caller names it. */

@@ -28,6 +28,17 @@ export const DECISION_CODES = [
   "gate-error",
   "audit-unavailable",
   "denied-by-default",
+  "allowed-by-approval",
+  "allowed-by-grant",
+  "denied-by-approver",
+  "approval-expired",
+  "approval-error",
+  "dry-run-mode",
+  "tool-changed",
+  "tool-poisoned",
+  "sql-unclassified",
+  "asked-by-sql-class",
+  "secret-unavailable",
 ] as const;
 
 export type DecisionCode = (typeof DECISION_CODES)[number];

@@ -1,11 +1,22 @@
-// tsyringe (used inside @peculiar/x509) needs the Reflect metadata API; this import only adds it.
-import "reflect-metadata";
 import { randomBytes, webcrypto } from "node:crypto";
 import { createSecureContext, type SecureContext } from "node:tls";
-import { AsnConvert } from "@peculiar/asn1-schema";
-import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints, id_ce_nameConstraints } from "@peculiar/asn1-x509";
-import * as x509 from "@peculiar/x509";
 import { EgressError } from "./errors.js";
+
+/**
+ * Loads the X.509 libraries on first use: with their Reflect polyfill they take ~0.7 s to import,
+ * and every `gatehouse` command that touches the policy (the Claude Code hook runs before each
+ * tool call) would otherwise pay it. Node's module cache makes later calls free.
+ */
+async function loadX509() {
+  // tsyringe (used inside @peculiar/x509) needs the Reflect metadata API; this import only adds it.
+  await import("reflect-metadata");
+  const [{ AsnConvert }, asn1, x509] = await Promise.all([
+    import("@peculiar/asn1-schema"),
+    import("@peculiar/asn1-x509"),
+    import("@peculiar/x509"),
+  ]);
+  return { AsnConvert, asn1, x509 };
+}
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY_MS = 86_400_000;
@@ -26,7 +37,7 @@ function serial(): string {
   return bytes.toString("hex");
 }
 
-function pemKey(pkcs8: ArrayBuffer): string {
+function pemKey(x509: Awaited<ReturnType<typeof loadX509>>["x509"], pkcs8: ArrayBuffer): string {
   return x509.PemConverter.encode(pkcs8, "PRIVATE KEY");
 }
 
@@ -48,6 +59,8 @@ export async function createLocalCa(options: { readonly hosts: readonly string[]
   const start = new Date(options.now() - 5 * 60_000);
   const end = new Date(options.now() + (options.validityDays ?? 30) * DAY_MS);
   try {
+    const { AsnConvert, asn1, x509 } = await loadX509();
+    const { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints, id_ce_nameConstraints } = asn1;
     const caKeys = (await crypto.subtle.generateKey(ALGORITHM, false, ["sign", "verify"]));
     const constraints = new NameConstraints({
       permittedSubtrees: new GeneralSubtrees(hosts.map((h) => new GeneralSubtree({ base: new GeneralName({ dNSName: h }) }))),
@@ -72,7 +85,7 @@ export async function createLocalCa(options: { readonly hosts: readonly string[]
     const caPem = ca.toString("pem");
     // One leaf key for all hosts (as mitmproxy does): issuing is then one signature per host.
     const leafKeys = (await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]));
-    const leafKeyPem = pemKey(await crypto.subtle.exportKey("pkcs8", leafKeys.privateKey));
+    const leafKeyPem = pemKey(x509, await crypto.subtle.exportKey("pkcs8", leafKeys.privateKey));
     const contexts = new Map<string, Promise<SecureContext>>();
 
     const issue = async (host: string): Promise<SecureContext> => {

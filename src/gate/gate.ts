@@ -85,6 +85,8 @@ export function createGate(options: GateOptions): Gate {
             ...(decision.risk ? { risk: decision.risk } : {}),
             ...(decision.approvers ? { approvers: decision.approvers } : {}),
           },
+          // The approval request an ask opened, or the approval or grant an allow used.
+          ...(decision.approval ? { approvals: [decision.approval.id] } : {}),
         });
       } catch (error) {
         decision = denyDecision("audit-unavailable", `the audit log cannot record this decision: ${errorMessage(error)}`, {

@@ -128,3 +128,70 @@ describe("guard", () => {
     await expect(createGatehouse({ policy: "/nonexistent/gatehouse.yaml" })).rejects.toThrow(/cannot read policy: no such file/);
   });
 });
+
+describe("guard with secrets", () => {
+  const secretPolicy = parsePolicy(`
+version: 1
+agents:
+  bot: { owner: o, environment: production }
+tools:
+  charge: { risk: read-only, args: { type: object } }
+  needs_missing: { risk: read-only, args: { type: object } }
+  plain: { risk: read-only, args: { type: object } }
+secrets:
+  handles:
+    stripe_key: { from: { env: STRIPE_KEY }, tools: [charge] }
+    absent_key: { from: { env: NOT_SET }, tools: [needs_missing] }
+`);
+  const value = "sk_live_51HxQpL2eZvKYlo2C0ffee7aB9cD3eF5gH7iJ";
+
+  async function withBroker() {
+    const { createSecretBroker } = await import("../secrets/index.js");
+    const broker = createSecretBroker({ config: secretPolicy.file.secrets!, env: { STRIPE_KEY: value } });
+    const audit = createMemoryAuditLog();
+    return { audit, gatehouse: await createGatehouse({ policy: secretPolicy, audit, secrets: broker }) };
+  }
+
+  it("hands the tool its secret and scrubs it from the result, errors and the audit log", async () => {
+    const { audit, gatehouse } = await withBroker();
+    const seen: string[] = [];
+    const tools = gatehouse.guard({
+      charge: (_args, context) => {
+        const key = context.secrets!.get("stripe_key");
+        seen.push(key);
+        return { echoed: key, header: `Bearer ${key}`, b64: Buffer.from(key).toString("base64") };
+      },
+      plain: () => {
+        throw new Error(`upstream said: invalid key ${value}`);
+      },
+    });
+    const result = await tools.charge({});
+    expect(seen).toEqual([value]);
+    expect(JSON.stringify(result)).not.toContain(value);
+    expect(JSON.stringify(result)).toContain("{{secret:stripe_key}}");
+    const failed = await tools.plain({});
+    expect(failed.status).toBe("error");
+    expect(JSON.stringify(failed)).not.toContain(value);
+    const trail = JSON.stringify(audit.events());
+    expect(trail).not.toContain(value);
+    expect(trail).not.toContain(Buffer.from(value).toString("base64"));
+  });
+
+  it("denies a tool whose secret cannot be had, naming the handle, and does not run it", async () => {
+    const { audit, gatehouse } = await withBroker();
+    let ran = false;
+    const result = await gatehouse.guard({ needs_missing: () => (ran = true) }).needs_missing({});
+    expect(ran).toBe(false);
+    expect(result).toMatchObject({ status: "denied", code: "secret-unavailable" });
+    expect(result.status === "denied" && result.message).toContain("absent_key");
+    expect(audit.events().at(-1)?.outcome?.status).toBe("error");
+  });
+
+  it("scrubs vendor-shaped secrets it was never told about, even without a broker", async () => {
+    const audit = createMemoryAuditLog();
+    const leaked = `ghp_${"A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"}`;
+    const result = await (await createGatehouse({ policy, audit })).guard({ flaky: () => `token=${leaked}` }).flaky({});
+    expect(JSON.stringify(result)).not.toContain(leaked);
+    expect(JSON.stringify(audit.events())).not.toContain(leaked);
+  });
+});

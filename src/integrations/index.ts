@@ -9,3 +9,16 @@ export type {
   ToolDefinition,
   ToolFunction,
 } from "./guard.js";
+export {
+  startMcpGateway,
+  createMcpHttpHandler,
+  GuardedStdioServerTransport,
+  McpConfigSchema,
+  parseMcpConfig,
+  createFilePinStore,
+  detectPoisoning,
+  seedRiskFromAnnotations,
+  McpGatewayError,
+  MCP_ERROR_CODES,
+} from "./mcp/index.js";
+export type { McpGateway, McpGatewayOptions, McpApprovals, McpConfig, McpServerConfig, PinStore, PinRow, McpErrorCode } from "./mcp/index.js";

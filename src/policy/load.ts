@@ -5,6 +5,7 @@ import type { Risk, Verdict } from "../core/index.js";
 import { canonicalJson, sha256Hex } from "../core/index.js";
 import { ArgsSchemaError, compileArgsCheck, createArgsCompiler, type ArgsCheck } from "./args.js";
 import { CelCompileError, compileCondition, type CompiledCondition } from "./cel.js";
+import { checkSecretBindings } from "../secrets/index.js";
 import { PolicyError, type PolicyErrorCode, type PolicyProblem } from "./errors.js";
 import { PolicySchema, type AgentConfig, type PolicyFile, type RuleConfig } from "./schema.js";
 import { closestMatch } from "./suggest.js";
@@ -185,6 +186,13 @@ function compile(policy: PolicyFile, source: string, file: string, locate: Locat
       ...(rule.reason === undefined ? {} : { reason: rule.reason }),
     });
   });
+
+  if (policy.secrets) {
+    for (const binding of checkSecretBindings(policy.secrets, tools.keys())) {
+      const path = binding.field.split(".").map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+      at("policy-reference", path, binding.message, didYouMean(String(valueAt(policy, path)), [...tools.keys()]));
+    }
+  }
 
   if (problems.length > 0) throw new PolicyError(problems);
 

@@ -1,5 +1,12 @@
 import { z } from "zod";
 import { ENVIRONMENTS, RISK_CLASSES } from "../core/index.js";
+import { ApprovalsConfigSchema, ApproversSchema } from "../approvals/index.js";
+import { egressPolicySchema } from "../egress/index.js";
+import { SecretsConfigSchema } from "../secrets/index.js";
+import { SandboxPolicySchema } from "../sandbox/index.js";
+import { auditConfigSchema } from "../audit/index.js";
+import { McpConfigSchema } from "./sections/mcp.js";
+import { ClaudeCodeConfigSchema } from "./sections/claude-code.js";
 
 /** The only policy file version this build reads. */
 export const POLICY_VERSION = 1;
@@ -172,6 +179,14 @@ export const PolicySchema = z
     tools: z.record(z.string().regex(NAME), ToolSchema),
     rules: z.array(RuleSchema).optional(),
     defaults: DefaultsSchema.optional(),
+    approvers: ApproversSchema.optional(),
+    approvals: ApprovalsConfigSchema.optional(),
+    secrets: SecretsConfigSchema.optional(),
+    egress: egressPolicySchema.optional(),
+    sandbox: SandboxPolicySchema.optional(),
+    audit: auditConfigSchema.optional(),
+    mcp: McpConfigSchema.optional(),
+    "claude-code": ClaudeCodeConfigSchema.optional(),
   })
   .describe("Gatehouse policy");
 

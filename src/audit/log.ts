@@ -1,0 +1,415 @@
+import type { AuditEvent, AuditSink } from "../core/index.js";
+import { openSqliteAuditStore, StoreError, type AuditStore, type NewAuditRecord, type StoredCheckpoint } from "../store/index.js";
+import { openCheckpoint, signCheckpoint, type Checkpoint } from "./checkpoint.js";
+import { AuditError, fromStoreError } from "./errors.js";
+import { MerkleAccumulator, hashLeafText } from "./merkle.js";
+import type { NoteSigningKey } from "./note.js";
+import type { CheckpointPublisher } from "./publish.js";
+import { encodeEvent, encodeRecord, type Redactor } from "./record.js";
+
+/** Default size above which a result is stored truncated (its SHA-256 kept). */
+export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024;
+const DEFAULT_CHECKPOINT_RECORDS = 10_000;
+const DEFAULT_CHECKPOINT_MS = 60_000;
+const DEFAULT_MAX_BATCH = 8192;
+
+/** Options for {@link openAuditLog}. */
+export interface AuditLogOptions {
+  /** The SQLite database file (created if missing). Give this or `store`. */
+  readonly path?: string;
+  /** A store implementation to use instead of the SQLite file at `path`. */
+  readonly store?: AuditStore;
+  /** The log's Ed25519 signing key; its name becomes the log's origin. */
+  readonly signingKey: NoteSigningKey;
+  /** Sign a checkpoint after this many new records or this much time, whichever comes first (and on close). */
+  readonly checkpointEvery?: { readonly records?: number; readonly ms?: number };
+  /** Where each checkpoint is also published (a file on another volume, an HTTP endpoint). */
+  readonly publish?: readonly CheckpointPublisher[];
+  /** Called when publishing a checkpoint fails (records are still durable; the next checkpoint retries). */
+  readonly onPublishError?: (error: AuditError) => void;
+  /** The redaction hook, applied to arguments, results, errors and reasons before anything is written. */
+  readonly redact?: Redactor;
+  /** Results whose canonical JSON is larger are stored truncated with their SHA-256; default 64 KiB. */
+  readonly maxResultBytes?: number;
+  /** SQLite only: refuse to grow the database past this many bytes (writes then fail as on a full disk). */
+  readonly maxBytes?: number;
+  /** SQLite only: `full` (default, survives power loss) or `normal` (survives process crashes). */
+  readonly synchronous?: "full" | "normal";
+  /** Most records committed in one transaction; default 8192. */
+  readonly maxBatch?: number;
+  /** The clock for the `logged` time of records and checkpoints. */
+  readonly clock?: () => Date;
+}
+
+/** What an operator's health check wants to know about a running log. */
+export interface AuditLogStatus {
+  /** Records acknowledged (durable). */
+  readonly size: number;
+  /** Size of the latest signed checkpoint. */
+  readonly checkpointSize: number;
+  /** Checkpoint publications that failed since the log was opened. */
+  readonly publishFailures: number;
+  /** Why the log refuses appends, when it does (the Gate is denying every action). */
+  readonly failure?: string;
+}
+
+/** The durable, verifiable audit log: an AuditSink the Gate writes to. */
+export interface DurableAuditLog extends AuditSink {
+  /** The log's identity, as its checkpoints name it. */
+  readonly origin: string;
+  /**
+   * Stores one event. Resolves only once the record is durable (its batch committed); rejects
+   * with an AuditError when it cannot be written, which the Gate turns into a deny.
+   */
+  append(event: AuditEvent): Promise<void>;
+  /** Signs (and publishes) a checkpoint of everything acknowledged so far; returns the signed note. */
+  checkpoint(): Promise<string | undefined>;
+  status(): AuditLogStatus;
+  /** Stops accepting events, commits what is queued, signs a final checkpoint and closes the store. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  readonly eventJson: string;
+  readonly resolve: () => void;
+  readonly reject: (error: AuditError) => void;
+}
+
+/**
+ * Opens the durable audit log: an append-only RFC 6962 Merkle log of canonical-JSON records in
+ * SQLite (WAL), with group commit and Ed25519-signed C2SP checkpoints.
+ *
+ * On open it checks the stored log against its latest stored checkpoint and against the latest
+ * published one (for publishers that can be read back), and refuses (`audit-log-diverged`) to
+ * extend a log that no longer matches them. Records written before a crash but after the last
+ * checkpoint are signed at once.
+ *
+ * @example
+ * const log = await openAuditLog({ path: "/var/lib/gatehouse/audit.db", signingKey: readSigningKeyFile(keyFile) });
+ * const gate = createGate({ policy, audit: log });
+ * // … on shutdown:
+ * await log.close();
+ */
+export async function openAuditLog(options: AuditLogOptions): Promise<DurableAuditLog> {
+  const key = options.signingKey;
+  const clock = options.clock ?? (() => new Date());
+  const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  const everyRecords = options.checkpointEvery?.records ?? DEFAULT_CHECKPOINT_RECORDS;
+  const everyMs = options.checkpointEvery?.ms ?? DEFAULT_CHECKPOINT_MS;
+  const publishers = options.publish ?? [];
+  for (const [name, value] of [["maxResultBytes", maxResultBytes], ["maxBatch", maxBatch], ["checkpointEvery.records", everyRecords], ["checkpointEvery.ms", everyMs]] as const) {
+    if (!Number.isSafeInteger(value) || value < (name === "maxResultBytes" ? 0 : 1)) {
+      throw new AuditError("audit-option-invalid", `audit log option \`${name}\` must be a positive integer, got \`${String(value)}\``);
+    }
+  }
+  const store = openStore(options);
+  try {
+    const state = await loadState(store, key, publishers);
+    return createWriter({ store, key, clock, maxResultBytes, maxBatch, everyRecords, everyMs, publishers, state, options });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw asAuditError(error);
+  }
+}
+
+function openStore(options: AuditLogOptions): AuditStore {
+  if (options.store) return options.store;
+  if (!options.path) throw new AuditError("audit-option-invalid", "openAuditLog needs `path` (the database file) or `store`");
+  try {
+    return openSqliteAuditStore(options.path, {
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+      ...(options.synchronous === undefined ? {} : { synchronous: options.synchronous }),
+    });
+  } catch (error) {
+    throw asAuditError(error);
+  }
+}
+
+interface LogState {
+  origin: string;
+  tree: MerkleAccumulator;
+  /** Hex leaf hash of the last record. */
+  prev: string | undefined;
+  checkpointSize: number;
+}
+
+async function loadState(store: AuditStore, key: NoteSigningKey, publishers: readonly CheckpointPublisher[]): Promise<LogState> {
+  let origin = await store.origin();
+  if (origin === undefined) {
+    await store.setOrigin(key.name);
+    origin = key.name;
+  } else if (origin !== key.name) {
+    throw new AuditError(
+      "audit-key-mismatch",
+      `${store.location}: this log is \`${origin}\` but the signing key is named \`${key.name}\`; use the log's own key`,
+    );
+  }
+  // Checkpoints the stored records must still match: the latest stored one and the latest published ones.
+  const expected: { checkpoint: Checkpoint; source: string }[] = [];
+  const stored = await store.readCheckpoints();
+  const latestStored = stored[stored.length - 1];
+  if (latestStored) expected.push({ checkpoint: trusted(latestStored.note, key, origin, `${store.location} (stored checkpoint)`), source: "the stored checkpoint" });
+  for (const publisher of publishers) {
+    const note = publisher.latest ? await publisher.latest() : undefined;
+    if (note !== undefined) expected.push({ checkpoint: trusted(note, key, origin, publisher.target), source: publisher.target });
+  }
+  const wanted = new Map(expected.map((e) => [e.checkpoint.size, e]));
+  const tree = new MerkleAccumulator();
+  let prev: Uint8Array | undefined;
+  const end = await store.nextSeq();
+  const checkAt = (size: number): void => {
+    const e = wanted.get(size);
+    if (e && !tree.root().equals(e.checkpoint.root)) {
+      throw new AuditError(
+        "audit-log-diverged",
+        `${store.location}: the first ${size} records no longer match ${e.source}; the log was changed; run \`gatehouse audit verify\``,
+      );
+    }
+  };
+  checkAt(0);
+  for await (const page of store.readLeafHashes(0, end)) {
+    for (const leaf of page) {
+      if (leaf.seq !== tree.size) {
+        throw new AuditError("audit-log-diverged", `${store.location}: record ${tree.size} is missing; run \`gatehouse audit verify\``);
+      }
+      tree.append(leaf.leafHash);
+      prev = leaf.leafHash;
+      checkAt(tree.size);
+    }
+  }
+  if (tree.size !== end) throw new AuditError("audit-log-diverged", `${store.location}: record ${tree.size} is missing; run \`gatehouse audit verify\``);
+  for (const e of expected) {
+    if (e.checkpoint.size > tree.size) {
+      throw new AuditError(
+        "audit-log-diverged",
+        `${store.location}: the log has ${tree.size} records but ${e.source} was signed at ${e.checkpoint.size}: records were removed`,
+      );
+    }
+  }
+  return {
+    origin,
+    tree,
+    prev: prev === undefined ? undefined : Buffer.from(prev).toString("hex"),
+    checkpointSize: latestStored?.size ?? -1,
+  };
+}
+
+function trusted(note: string, key: NoteSigningKey, origin: string, source: string): Checkpoint {
+  try {
+    return openCheckpoint(note, key.verifier, origin);
+  } catch (error) {
+    throw new AuditError(
+      "audit-log-diverged",
+      `${source}: ${error instanceof Error ? error.message : String(error)}; refusing to extend a log whose checkpoints do not verify`,
+      { cause: error },
+    );
+  }
+}
+
+interface WriterParts {
+  readonly store: AuditStore;
+  readonly key: NoteSigningKey;
+  readonly clock: () => Date;
+  readonly maxResultBytes: number;
+  readonly maxBatch: number;
+  readonly everyRecords: number;
+  readonly everyMs: number;
+  readonly publishers: readonly CheckpointPublisher[];
+  readonly state: LogState;
+  readonly options: AuditLogOptions;
+}
+
+async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
+  const { store, key, clock, maxBatch, everyRecords, everyMs, publishers, options } = parts;
+  const encodeOptions = { maxResultBytes: parts.maxResultBytes, ...(options.redact ? { redact: options.redact } : {}) };
+  const origin = parts.state.origin;
+  let tree = parts.state.tree;
+  let prev = parts.state.prev;
+  let checkpointSize = parts.state.checkpointSize;
+  let closed = false;
+  let failure: AuditError | undefined;
+  let publishFailures = 0;
+  const queue: Pending[] = [];
+  let pump: Promise<void> | undefined;
+  let checkpointWanted = false;
+  let nextNote: string | undefined;
+  let publishing: Promise<void> | undefined;
+
+  function refuse(): AuditError | undefined {
+    if (failure) {
+      return new AuditError("audit-unavailable", `the audit log cannot be written since an earlier failure: ${failure.message}; restart after fixing it`, {
+        cause: failure,
+      });
+    }
+    if (closed) return new AuditError("audit-closed", "the audit log is closed");
+    return undefined;
+  }
+
+  function schedule(): void {
+    if (pump) return;
+    pump = new Promise<void>((resolve) => setImmediate(resolve)).then(runPump).finally(() => {
+      pump = undefined;
+      // Work queued while the last step was finishing.
+      if ((queue.length > 0 || checkpointWanted) && !failure) schedule();
+    });
+  }
+
+  async function runPump(): Promise<void> {
+    try {
+      await drain();
+    } catch (error) {
+      // Not expected (store errors are handled in commit): still, never leave an append hanging.
+      failure ??= asAuditError(error);
+      for (const p of queue.splice(0)) p.reject(refuse() as AuditError);
+    }
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length > 0 || checkpointWanted) {
+      if (queue.length > 0) await commit(queue.splice(0, maxBatch));
+      if (failure) {
+        for (const p of queue.splice(0)) p.reject(refuse() as AuditError);
+        checkpointWanted = false;
+        return;
+      }
+      if (checkpointWanted || tree.size - checkpointSize >= everyRecords) {
+        checkpointWanted = false;
+        // A failed checkpoint loses no record: a full disk is retried at the next one, any
+        // other failure has already stopped the log (see signNow).
+        await signNow().catch(() => undefined);
+      }
+    }
+  }
+
+  async function commit(batch: Pending[]): Promise<void> {
+    const next = tree.clone();
+    let last = prev;
+    const logged = clock().toISOString();
+    const rows: NewAuditRecord[] = batch.map((p) => {
+      const seq = next.size;
+      const record = encodeRecord(p.eventJson, seq, last, logged);
+      const leafHash = hashLeafText(record);
+      next.append(leafHash);
+      last = leafHash.toString("hex");
+      return { seq, leafHash, record };
+    });
+    try {
+      await store.appendRecords(rows);
+    } catch (error) {
+      const err = asAuditError(error);
+      // A full disk rolls the transaction back cleanly and may clear; anything else leaves the
+      // outcome of the commit unknown, so the log stops until it is reopened from disk.
+      if (err.code !== "audit-disk-full") failure = err;
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    tree = next;
+    prev = last;
+    for (const p of batch) p.resolve();
+  }
+
+  async function signNow(): Promise<string | undefined> {
+    if (tree.size === checkpointSize) return undefined;
+    const size = tree.size;
+    const note = signCheckpoint({ origin, size, root: tree.root() }, key);
+    const stored: StoredCheckpoint = { size, note, created: clock().toISOString() };
+    try {
+      await store.appendCheckpoint(stored);
+    } catch (error) {
+      const err = asAuditError(error);
+      if (err.code !== "audit-disk-full") failure = err;
+      throw err;
+    }
+    checkpointSize = size;
+    queuePublish(note);
+    return note;
+  }
+
+  function queuePublish(note: string): void {
+    if (publishers.length === 0) return;
+    nextNote = note;
+    publishing ??= publishLoop();
+  }
+
+  async function publishLoop(): Promise<void> {
+    while (nextNote !== undefined) {
+      const note = nextNote;
+      nextNote = undefined;
+      const results = await Promise.allSettled(publishers.map((p) => p.publish(note)));
+      for (const result of results) {
+        if (result.status === "rejected") {
+          publishFailures++;
+          options.onPublishError?.(asAuditError(result.reason));
+        }
+      }
+    }
+    publishing = undefined;
+  }
+
+  // A crash may have left acknowledged records after the last checkpoint: sign them now.
+  if (tree.size !== checkpointSize) await signNow().catch((error: unknown) => {
+    throw asAuditError(error);
+  });
+  const timer = setInterval(() => {
+    if (!closed && !failure && tree.size !== checkpointSize) {
+      checkpointWanted = true;
+      schedule();
+    }
+  }, everyMs);
+  timer.unref();
+
+  return {
+    origin,
+    append(event) {
+      const refused = refuse();
+      if (refused) return Promise.reject(refused);
+      let eventJson: string;
+      try {
+        eventJson = encodeEvent(event, encodeOptions);
+      } catch (error) {
+        return Promise.reject(asAuditError(error));
+      }
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ eventJson, resolve, reject });
+        schedule();
+      });
+    },
+    async checkpoint() {
+      const refused = refuse();
+      if (refused) throw refused;
+      while (pump) await pump;
+      const note = await signNow();
+      await publishing;
+      return note;
+    },
+    status() {
+      return {
+        size: tree.size,
+        checkpointSize: Math.max(checkpointSize, 0),
+        publishFailures,
+        ...(failure ? { failure: failure.message } : {}),
+      };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      try {
+        while (pump) await pump;
+        // A final checkpoint that cannot be stored (full disk) loses no record: the next open
+        // signs the tail. Any other failure already stopped the log.
+        if (!failure) await signNow().catch(() => undefined);
+        await publishing;
+      } finally {
+        await store.close();
+      }
+    },
+  };
+}
+
+function asAuditError(error: unknown): AuditError {
+  if (error instanceof AuditError) return error;
+  if (error instanceof StoreError) return fromStoreError(error);
+  return new AuditError("audit-unavailable", `the audit log failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}

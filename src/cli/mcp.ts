@@ -1,0 +1,228 @@
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { approvalsFromConfig } from "../approvals/index.js";
+import { AUDIT_FILES, AuditError, defaultDataDir, openAuditLog, readSigningKeyFile, type DurableAuditLog } from "../audit/index.js";
+import {
+  createFilePinStore,
+  createMcpHttpHandler,
+  GuardedStdioServerTransport,
+  McpGatewayError,
+  parseMcpConfig,
+  startMcpGateway,
+  type McpConfig,
+  type McpServerConfig,
+} from "../integrations/index.js";
+import { createScrubber } from "../secrets/index.js";
+import { openSqliteApprovalStore, StoreError } from "../store/index.js";
+import { CliExit, type CliIO } from "./io.js";
+import { loadOrExit } from "./policy.js";
+
+interface McpFlags {
+  policy: string;
+  agent?: string;
+  upstream?: string;
+  transport?: "auto" | "streamable-http" | "sse";
+  config?: string;
+  name: string;
+  env?: string[];
+  exposeUnlisted?: boolean;
+  pins?: string;
+  dataDir?: string;
+  http?: string;
+  elicitationApprover?: string;
+}
+
+/** The approvals database in the data directory (shared with `gatehouse serve`, which answers requests). */
+const APPROVALS_FILE = "approvals.db";
+
+/** Default pin file name inside Gatehouse's data directory. */
+const PIN_FILE = "mcp-pins.json";
+
+/**
+ * `gatehouse mcp [--policy FILE] -- COMMAND ARGS...` (wrap one stdio server), `gatehouse mcp
+ * --upstream URL` (one remote server), `gatehouse mcp --config FILE` (several servers from an
+ * `mcp:` section); served over stdio, or over Streamable HTTP with `--http PORT`. Plus
+ * `gatehouse mcp pins list|approve`.
+ */
+export function registerMcpCommand(program: Command, io: CliIO): void {
+  const mcp = program
+    .command("mcp")
+    .description("serve MCP servers through the Gate: every tool call decided, recorded and filtered")
+    .argument("[command...]", "the stdio MCP server to wrap and its arguments, after `--`")
+    .option("--policy <file>", "the policy file", "gatehouse.yaml")
+    .option("--agent <name>", "the agent the client acts as (default: the policy's only agent)")
+    .option("--upstream <url>", "a remote MCP server (Streamable HTTP, falling back to HTTP+SSE)")
+    .option("--transport <kind>", "for --upstream: auto, streamable-http or sse", "auto")
+    .option("--config <file>", "a YAML or JSON file with an `mcp:` section listing several servers")
+    .option("--name <name>", "the server's name in single-server mode (pins and audit use it)", "upstream")
+    .option("--env <names...>", "environment variables the wrapped server may see (besides PATH, HOME...)")
+    .option("--expose-unlisted", "serve tools the policy does not list, risk seeded from their annotations")
+    .option("--pins <file>", `the pin file (default: ${PIN_FILE} in the data directory)`)
+    .option("--data-dir <dir>", "Gatehouse's data directory (audit log, pins)")
+    .option("--http <port>", "serve Streamable HTTP on 127.0.0.1:PORT at /mcp instead of stdio")
+    .option("--elicitation-approver <name>", "answer approvals through the client's elicitation dialog, as this approver identity")
+    .action(async (command: string[], flags: McpFlags) => {
+      const config = await configFrom(command, flags, io);
+      const policy = await loadOrExit(flags.policy, io);
+      const dataDir = flags.dataDir ?? defaultDataDir();
+      const audit = await openLog(dataDir, io);
+      const log = (line: string) => io.err(`gatehouse mcp: ${line}`);
+      const scrubber = createScrubber();
+      // With an `approvers:` section, an `ask` becomes a durable request in the data directory's
+      // approvals database; without one, an `ask` can never be answered and the call does not run.
+      const approvalsSetup = policy.file.approvers
+        ? approvalsFromConfig({
+            approvers: policy.file.approvers,
+            approvals: policy.file.approvals,
+            store: openSqliteApprovalStore(join(dataDir, APPROVALS_FILE)),
+            audit,
+          })
+        : undefined;
+      let gateway;
+      try {
+        gateway = await startMcpGateway({
+          policy,
+          audit,
+          servers: config.servers,
+          pins: createFilePinStore(config.pins ?? flags.pins ?? join(dataDir, PIN_FILE)),
+          ...(flags.agent === undefined ? {} : { agent: flags.agent }),
+          ...(config.namespace === undefined ? {} : { namespace: config.namespace }),
+          scrub: (value) => scrubber.scrubValue(value),
+          ...(approvalsSetup ? { checks: [approvalsSetup.approvals.check], approvals: approvalsSetup.approvals } : {}),
+          ...(flags.elicitationApprover === undefined ? {} : { elicitationApprover: flags.elicitationApprover }),
+          log,
+        });
+      } catch (error) {
+        await audit.close().catch(() => undefined);
+        if (error instanceof McpGatewayError) fail(io, error, 1);
+        throw error;
+      }
+      const served = gateway.catalog();
+      log(`serving ${served.tools.size} tool(s) from ${gateway.upstreams().length} server(s); ${served.blocked.size} blocked`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        if (flags.http !== undefined) {
+          const port = Number(flags.http);
+          const handler = createMcpHttpHandler(gateway, { log });
+          const server = createServer((req, res) => {
+            if (req.url?.split("?")[0] === "/mcp") handler(req, res);
+            else res.writeHead(404).end();
+          });
+          server.listen(port, "127.0.0.1", () => {
+            const address = server.address();
+            log(`listening on http://127.0.0.1:${typeof address === "object" && address ? address.port : port}/mcp`);
+          });
+          process.once("SIGINT", () => server.close());
+          process.once("SIGTERM", () => server.close());
+          return;
+        }
+        const transport = new GuardedStdioServerTransport(process.stdin, process.stdout, { onRefused: (why) => log(`refused a message: ${why}`) });
+        const server = gateway.createServer();
+        server.onclose = stop;
+        server.connect(transport).catch((error: unknown) => {
+          log(`cannot serve stdio: ${error instanceof Error ? error.message : String(error)}`);
+          stop();
+        });
+      });
+      await gateway.close();
+      await audit.close().catch(() => undefined);
+    });
+
+  const pins = mcp.command("pins").description("the pinned tool definitions of MCP servers (rug-pull protection)");
+  pins
+    .command("list")
+    .description("list every pinned tool; `blocked` ones wait for a human")
+    .option("--pins <file>", "the pin file")
+    .option("--data-dir <dir>", "Gatehouse's data directory")
+    .option("--json", "print one JSON object per line")
+    .action(async (_flags: unknown, cmd: Command) => {
+      // `--pins` and `--data-dir` are also options of `mcp` itself, which commander parses first.
+      const flags = cmd.optsWithGlobals<{ pins?: string; dataDir?: string; json?: boolean }>();
+      const store = createFilePinStore(flags.pins ?? join(flags.dataDir ?? defaultDataDir(), PIN_FILE));
+      const rows = await orFail(io, () => store.list());
+      for (const row of rows) {
+        if (flags.json) io.out(JSON.stringify(row));
+        else {
+          io.out(`${row.state.padEnd(8)} ${row.server}/${row.tool}${row.reason ? ` (${row.reason})` : ""}`);
+          for (const finding of row.state === "blocked" ? (row.findings ?? []) : []) io.out(`         ${finding.kind} in ${finding.field}: ${finding.excerpt}`);
+        }
+      }
+      if (rows.length === 0 && !flags.json) io.out("no pinned tools");
+    });
+  pins
+    .command("approve")
+    .description("approve the waiting definition of a tool (or of every waiting tool of a server)")
+    .argument("<server>", "the server's name")
+    .argument("[tool]", "the tool's name as the server gives it; every waiting tool of the server when omitted")
+    .option("--pins <file>", "the pin file")
+    .option("--data-dir <dir>", "Gatehouse's data directory")
+    .option("--by <name>", "who approves (recorded in the pin file)", process.env.USER ?? "operator")
+    .action(async (server: string, tool: string | undefined, _flags: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<{ pins?: string; dataDir?: string; by: string }>();
+      const store = createFilePinStore(flags.pins ?? join(flags.dataDir ?? defaultDataDir(), PIN_FILE));
+      const approved = await orFail(io, () => store.approve(server, tool, flags.by));
+      for (const row of approved) io.out(`approved ${row.server}/${row.tool} (${row.approved})`);
+    });
+}
+
+async function configFrom(command: string[], flags: McpFlags, io: CliIO): Promise<McpConfig> {
+  const sources = [command.length > 0, flags.upstream !== undefined, flags.config !== undefined].filter(Boolean).length;
+  if (sources !== 1) {
+    io.err("gatehouse mcp: give exactly one of `-- COMMAND ARGS...`, `--upstream URL` or `--config FILE`\n  help: e.g. `gatehouse mcp --policy gatehouse.yaml -- npx @modelcontextprotocol/server-filesystem /srv`");
+    throw new CliExit(2);
+  }
+  try {
+    if (flags.config !== undefined) {
+      let data: unknown;
+      try {
+        data = parseYaml(await readFile(flags.config, "utf8"));
+      } catch (error) {
+        throw new McpGatewayError("mcp-config-invalid", `cannot read \`${flags.config}\`: ${error instanceof Error ? error.message : String(error)}`, "check the path and the YAML");
+      }
+      const section = typeof data === "object" && data !== null && "mcp" in data ? (data).mcp : undefined;
+      if (section === undefined) throw new McpGatewayError("mcp-config-invalid", `\`${flags.config}\` has no \`mcp:\` section`, "add `mcp: { servers: [...] }`");
+      return parseMcpConfig(section, `${flags.config}: mcp`);
+    }
+    const server: Record<string, unknown> = { name: flags.name };
+    if (command.length > 0) Object.assign(server, { command: command[0], args: command.slice(1), ...(flags.env ? { env: flags.env } : {}) });
+    else Object.assign(server, { url: flags.upstream, transport: flags.transport });
+    if (flags.exposeUnlisted) server.exposeUnlisted = true;
+    return parseMcpConfig({ servers: [server as McpServerConfig] }, "flags");
+  } catch (error) {
+    if (error instanceof McpGatewayError) fail(io, error, 2);
+    throw error;
+  }
+}
+
+async function orFail<T>(io: CliIO, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof McpGatewayError) fail(io, error, 1);
+    throw error;
+  }
+}
+
+function fail(io: CliIO, error: McpGatewayError, code: number): never {
+  io.err(`gatehouse mcp: ${error.message}${error.help ? `\n  help: ${error.help}` : ""}`);
+  io.err(JSON.stringify({ gatehouse: "refused", code: error.code, message: error.message }));
+  throw new CliExit(code);
+}
+
+async function openLog(dataDir: string, io: CliIO): Promise<DurableAuditLog> {
+  try {
+    const signingKey = readSigningKeyFile(join(dataDir, AUDIT_FILES.signingKey));
+    return await openAuditLog({ path: join(dataDir, AUDIT_FILES.database), signingKey });
+  } catch (error) {
+    if (error instanceof AuditError || error instanceof StoreError) {
+      io.err(`gatehouse mcp: the audit log cannot be opened: ${error.message}\n  help: create it with \`gatehouse audit keygen\`; nothing runs unrecorded`);
+      throw new CliExit(1);
+    }
+    throw error;
+  }
+}

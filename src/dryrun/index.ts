@@ -1,0 +1,16 @@
+export { dryRunModeCheck } from "./mode.js";
+export type { DryRunMode } from "./mode.js";
+export { classifySql, splitStatements, MAX_SQL_CHARS } from "./classify.js";
+export type { SqlDialect, StatementClass, ClassifiedStatement, SqlClassification } from "./classify.js";
+export { createSqliteSqlTool } from "./sqlite.js";
+export type { SqliteSqlToolOptions, SqlTool } from "./sqlite.js";
+export { createPostgresSqlTool } from "./postgres.js";
+export type { PostgresSqlToolOptions } from "./postgres.js";
+export { sqlClassCheck } from "./sql-check.js";
+export { defineSqlQueries } from "./queries.js";
+export type { NamedQuery, NamedQueries, NamedQueryPolicy } from "./queries.js";
+export { parseSqlArgs } from "./args.js";
+export type { SqlArgs } from "./args.js";
+export { DryRunError, DRYRUN_ERROR_CODES } from "./errors.js";
+export type { DryRunErrorCode } from "./errors.js";
+export type { SqlPreview, SqlResult, StatementPreview, RowChange, TableChange } from "./preview.js";

@@ -1,0 +1,132 @@
+import { spawnSync } from "node:child_process";
+import { accessSync, constants, readFileSync } from "node:fs";
+import { arch, platform } from "node:os";
+import { delimiter, join } from "node:path";
+import { probeCgroups, rlimitNprocEnforced, type CgroupHost } from "./limits.js";
+import { SECCOMP_ARCHES } from "./seccomp.js";
+
+/** What this host can give a sandboxed run. */
+export interface HostCapabilities {
+  readonly platform: string;
+  readonly arch: string;
+  readonly bwrap?: { readonly path: string; readonly version: string };
+  /** bwrap could create a user namespace (with a new network and PID namespace) here. */
+  readonly userNamespaces: boolean;
+  /** The kernel has seccomp and we have a filter for this architecture. */
+  readonly seccomp: boolean;
+  readonly prlimit?: string;
+  readonly nsenter?: string;
+  readonly cgroups: CgroupHost;
+  readonly runningAsRoot: boolean;
+  /** RLIMIT_NPROC is enforced for this user (never for root). */
+  readonly nprocRlimit: boolean;
+  /** Things missing, as sentences with what to do. */
+  readonly problems: readonly string[];
+  /** Isolation gaps that do not stop runs but weaken them. */
+  readonly warnings: readonly string[];
+}
+
+function which(name: string, path: string): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Probes the host: looks for bwrap, prlimit and nsenter in system directories, tries a real
+ * bwrap sandbox, reads the kernel's seccomp support and the cgroup hierarchies. Synchronous,
+ * a few milliseconds; done once per sandbox instance.
+ *
+ * @example
+ * const host = probeHost();
+ * if (host.problems.length > 0) console.error(host.problems.join("\n"));
+ */
+export function probeHost(options: { readonly spawnChecks?: boolean } = {}): HostCapabilities {
+  // Without spawn checks (the CLI's per-run path) user namespaces are assumed; if they are in
+  // fact unavailable, bwrap fails at set-up and the run is refused as `setup-failed`.
+  const spawnChecks = options.spawnChecks ?? true;
+  // System directories only: a bwrap planted in a writable PATH entry must not be trusted.
+  const systemPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const bwrapPath = which("bwrap", systemPath);
+  let bwrap: HostCapabilities["bwrap"];
+  let userNamespaces = false;
+  if (platform() !== "linux") problems.push(`the sandbox needs Linux (this is ${platform()})`);
+  if (bwrapPath && !spawnChecks) {
+    bwrap = { path: bwrapPath, version: "not probed" };
+    userNamespaces = true;
+  } else if (bwrapPath) {
+    const version = spawnSync(bwrapPath, ["--version"], { encoding: "utf8" }).stdout.trim().replace(/^bubblewrap\s*/, "");
+    bwrap = { path: bwrapPath, version };
+    const probe = spawnSync(bwrapPath, ["--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"], { encoding: "utf8", timeout: 10_000, env: {} });
+    userNamespaces = probe.status === 0;
+    if (!userNamespaces) problems.push(`bwrap cannot create user namespaces here (${probe.stderr.trim() || `exit ${String(probe.status)}`}); enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or the AppArmor userns rule for bwrap)`);
+  } else {
+    problems.push("bubblewrap is not installed; install it (Debian/Ubuntu: apt-get install bubblewrap)");
+  }
+  let seccompKernel: boolean;
+  try {
+    seccompKernel = /^Seccomp:/m.test(readFileSync("/proc/self/status", "utf8"));
+  } catch {
+    seccompKernel = false;
+  }
+  const seccomp = seccompKernel && arch() in SECCOMP_ARCHES;
+  if (!seccompKernel) problems.push("the kernel has no seccomp support");
+  else if (!seccomp) problems.push(`no seccomp filter for architecture ${arch()} (x64 and arm64 only)`);
+  const prlimit = which("prlimit", systemPath);
+  if (!prlimit) problems.push("util-linux `prlimit` is missing; install util-linux");
+  const nsenter = which("nsenter", systemPath);
+  if (!nsenter) warnings.push("util-linux `nsenter` is missing: profiles with `network: proxy` cannot run");
+  const cgroups = probeCgroups();
+  const runningAsRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const nprocRlimit = rlimitNprocEnforced();
+  if (!cgroups.writable.pids && !nprocRlimit) {
+    problems.push("no writable pids cgroup and running as root (RLIMIT_NPROC does not apply to root): process limits cannot be enforced; run as a normal user or delegate a cgroup");
+  }
+  if (!cgroups.writable.memory) warnings.push("no writable memory cgroup: memory is limited per process (RLIMIT_AS), not for the run as a whole");
+  if (!cgroups.writable.cpuacct) warnings.push("no writable cpuacct cgroup: CPU time is limited per process, and not reported");
+  if (runningAsRoot) warnings.push("running as root: sandboxed processes are uid 0 outside the namespace, held by dropped capabilities, read-only mounts, NO_NEW_PRIVS and seccomp");
+  return {
+    platform: platform(),
+    arch: arch(),
+    ...(bwrap ? { bwrap } : {}),
+    userNamespaces,
+    seccomp,
+    ...(prlimit ? { prlimit } : {}),
+    ...(nsenter ? { nsenter } : {}),
+    cgroups,
+    runningAsRoot,
+    nprocRlimit,
+    problems,
+    warnings,
+  };
+}
+
+/** The doctor's report as lines for a person. */
+export function formatDoctorReport(host: HostCapabilities): string[] {
+  const yes = (ok: boolean): string => (ok ? "ok" : "MISSING");
+  const lines = [
+    `platform        ${host.platform}/${host.arch}`,
+    `bubblewrap      ${host.bwrap ? `ok (${host.bwrap.path}, ${host.bwrap.version})` : "MISSING"}`,
+    `user namespaces ${yes(host.userNamespaces)}`,
+    `seccomp         ${yes(host.seccomp)}`,
+    `prlimit         ${host.prlimit ?? "MISSING"}`,
+    `nsenter         ${host.nsenter ?? "missing (network: proxy unavailable)"}`,
+    `cgroups         ${host.cgroups.version}; controllers: ${host.cgroups.controllers.join(", ") || "none"}`,
+    `  writable      ${Object.keys(host.cgroups.writable).join(", ") || "none (rlimits only)"}`,
+    `running as      ${host.runningAsRoot ? "root" : "a normal user"}`,
+  ];
+  for (const w of host.warnings) lines.push(`warning: ${w}`);
+  for (const p of host.problems) lines.push(`problem: ${p}`);
+  lines.push(host.problems.length === 0 ? "sandbox: available" : "sandbox: UNAVAILABLE (gatehouse run refuses; only `isolation: none` profiles run)");
+  return lines;
+}

@@ -1,0 +1,420 @@
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { SandboxError } from "./errors.js";
+
+/**
+ * The filesystem view of a sandboxed run, planned on the host before bubblewrap starts.
+ *
+ * The view is built from nothing (bwrap's empty root) rather than from the host minus a deny
+ * list: only system directories (/usr, /etc, /opt and the /bin, /lib links) are visible, read-only.
+ * The home directory is an empty tmpfs, /tmp is a private per-run directory, /run and /var are
+ * absent. So an unknown secret file (a token in ~/.config/something) is hidden without being
+ * listed, and so are host Unix sockets (docker.sock, the ssh agent, D-Bus), which a read-only
+ * mount would not stop (connect() ignores MS_RDONLY).
+ *
+ * Inside that view the plan then masks what must never be read (the deny list, `.env` files,
+ * the Gatehouse data directory, hard links to denied files) and pins what must never be written
+ * even inside the working directory (files that run later outside the sandbox).
+ */
+
+/** Paths under the home directory that are never readable unless a profile names them. */
+export const DENIED_HOME_PATHS = [
+  ".ssh", ".aws", ".config/gcloud", ".kube", ".docker", ".npmrc", ".netrc", ".git-credentials", ".gnupg",
+  ".password-store", ".config/gh", ".config/hub", ".azure", ".pgpass", ".my.cnf", ".pypirc", ".vault-token",
+  ".cargo/credentials", ".cargo/credentials.toml", ".terraform.d/credentials.tfrc.json", ".config/op",
+  ".local/share/keyrings", ".bash_history", ".zsh_history", ".zhistory", ".history", ".sh_history",
+  ".python_history", ".node_repl_history", ".psql_history", ".mysql_history", ".sqlite_history", ".lesshst",
+  ".local/share/fish/fish_history", ".mozilla", ".config/google-chrome", ".config/chromium",
+  ".config/BraveSoftware", ".config/microsoft-edge", ".config/vivaldi", ".config/opera", ".var/app",
+] as const;
+
+/** Entries of {@link DENIED_HOME_PATHS} that are browser profiles (masked, not hunted for hard links). */
+const BROWSER_PROFILES = [".mozilla", ".config/google-chrome", ".config/chromium", ".config/BraveSoftware", ".config/microsoft-edge", ".config/vivaldi", ".config/opera", ".var/app"];
+
+/** Host system files that hold secrets even though their directory is visible. */
+export const DENIED_SYSTEM_PATHS = [
+  "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/security/opasswd", "/etc/ssl/private",
+] as const;
+
+/**
+ * Paths (relative to a writable root) that are never writable unless a profile names them: each
+ * runs later outside the sandbox (git hooks and config, direnv, npm/yarn config, husky, editor
+ * tasks). Shell start-up files only matter in a home directory (`homeOnly`): a working directory
+ * may never contain the home directory, but a profile's writable extras may.
+ */
+export const PROTECTED_PATHS: readonly { readonly path: string; readonly homeOnly?: boolean }[] = [
+  { path: ".git/hooks" },
+  { path: ".git/config" },
+  { path: ".envrc" },
+  { path: ".npmrc" },
+  { path: ".yarnrc" },
+  { path: ".yarnrc.yml" },
+  { path: ".husky" },
+  { path: ".vscode" },
+  { path: ".idea" },
+  ...[".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".config/fish"].map((path) => ({ path, homeOnly: true })),
+];
+
+/** Directories visible read-only in every run (links are recreated as links). */
+export const SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"] as const;
+
+/** Directories a working directory may not be in (or be): the host's own. */
+const FORBIDDEN_WORKDIR_ROOTS = ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sys", "/dev", "/boot", "/run", "/var/run"];
+
+/** Entries a per-run scan of writable roots reads before it refuses (fail closed). */
+export const MAX_SCAN_ENTRIES = 200_000;
+
+/** `.env`, `.env.local`, … but not the templates meant to be committed and read. */
+const ENV_FILE = /^\.env(\..+)?$/;
+const ENV_TEMPLATE = /\.(example|sample|template|dist|defaults)$/;
+
+/** One mount in the order bwrap must apply it. */
+export type MountOp =
+  | { readonly op: "ro-bind" | "bind"; readonly src: string; readonly dest: string }
+  | { readonly op: "symlink"; readonly target: string; readonly dest: string }
+  | { readonly op: "tmpfs"; readonly dest: string; readonly sizeBytes: number }
+  | { readonly op: "dir"; readonly dest: string };
+
+/** Something the plan found that is worth a violation report before anything ran. */
+export interface PlanFinding {
+  readonly kind: "denied-read";
+  readonly path: string;
+  readonly detail: string;
+}
+
+/** A placeholder the plan created on the host; removed after the run if still untouched. */
+export interface Placeholder {
+  readonly path: string;
+  readonly kind: "file" | "dir";
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The filesystem view of one run. */
+export interface FilesystemPlan {
+  readonly mounts: readonly MountOp[];
+  readonly workdir: string;
+  readonly cwd: string;
+  readonly home: string;
+  readonly placeholders: readonly Placeholder[];
+  /** Paths pinned inside writable roots (protected paths and the directories holding them). */
+  readonly pinned: readonly string[];
+  readonly findings: readonly PlanFinding[];
+  /** Roots hidden from the run, for telling a denied read from a typo in violation reports. */
+  readonly hiddenRoots: readonly string[];
+}
+
+/** What the plan needs to know. */
+export interface FilesystemInput {
+  readonly workdir: string;
+  /** Directory relative workdir / extra paths resolve against; also the bound for a relative workdir. */
+  readonly baseDir: string;
+  /** True when `workdir` came from a profile (bounded by `baseDir`), false when it is the caller's cwd. */
+  readonly workdirFromProfile: boolean;
+  readonly cwd?: string;
+  readonly workdirAccess: "read-only" | "read-write";
+  readonly readable: readonly string[];
+  readonly writable: readonly string[];
+  readonly writableProtected: readonly string[];
+  readonly home: string;
+  readonly dataDir: string;
+  /** Per-run directory on the host, already created: holds `tmp/` and the mask sources. */
+  readonly runDir: string;
+  readonly homeSizeBytes: number;
+}
+
+const isWithin = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  // throwIfNoEntry: a missing path is the common case here, and exceptions are slow.
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+function realpathOf(path: string, code: "workdir-invalid" | "path-invalid", what: string): string {
+  try {
+    return realpathSync(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new SandboxError(code, `${what} \`${path}\` cannot be resolved (${reason})`, "create it or fix the path in the profile");
+  }
+}
+
+function expandHome(path: string, home: string, baseDir: string): string {
+  if (path === "~") return home;
+  if (path.startsWith("~/")) return join(home, path.slice(2));
+  return resolve(baseDir, path);
+}
+
+/** Resolves and checks the working directory; throws `workdir-*` / `cwd-out-of-bounds`. */
+export function resolveWorkdir(input: Pick<FilesystemInput, "workdir" | "baseDir" | "workdirFromProfile" | "cwd" | "home" | "dataDir">): { workdir: string; cwd: string } {
+  const lexical = resolve(input.baseDir, input.workdir);
+  const workdir = realpathOf(lexical, "workdir-invalid", "working directory");
+  if (!statSync(workdir).isDirectory()) throw new SandboxError("workdir-invalid", `working directory \`${lexical}\` is not a directory`);
+  if (input.workdirFromProfile && !isAbsolute(input.workdir)) {
+    const base = realpathOf(input.baseDir, "workdir-invalid", "policy directory");
+    if (!isWithin(workdir, base)) {
+      throw new SandboxError("workdir-out-of-bounds", `working directory \`${input.workdir}\` resolves to \`${workdir}\`, outside \`${base}\``, "a relative workdir must stay inside the policy file's directory; remove the symlink or give an absolute path");
+    }
+  }
+  const refuse = (why: string): never => {
+    throw new SandboxError("workdir-out-of-bounds", `working directory \`${workdir}\` ${why}`, "run from a project directory");
+  };
+  if (workdir === "/") refuse("is the root directory");
+  for (const root of FORBIDDEN_WORKDIR_ROOTS) if (isWithin(workdir, root)) refuse(`is inside the system directory \`${root}\``);
+  const realHome = safeRealpath(input.home);
+  if (isWithin(realHome, workdir)) refuse("contains the home directory");
+  const dataDir = safeRealpath(input.dataDir);
+  if (isWithin(dataDir, workdir) || isWithin(workdir, dataDir)) refuse("overlaps Gatehouse's data directory");
+  for (const denied of DENIED_HOME_PATHS) {
+    const path = join(input.home, denied);
+    if (isWithin(workdir, path) || (lstatOrUndefined(path) && isWithin(workdir, safeRealpath(path)))) refuse(`is inside the denied path \`~/${denied}\``);
+  }
+  let cwd = workdir;
+  if (input.cwd !== undefined) {
+    cwd = realpathOf(resolve(input.baseDir, input.cwd), "workdir-invalid", "directory");
+    if (!isWithin(cwd, workdir)) throw new SandboxError("cwd-out-of-bounds", `directory \`${input.cwd}\` is outside the working directory \`${workdir}\``, "pass a directory inside the profile's workdir");
+  }
+  return { workdir, cwd };
+}
+
+/** realpath when the path exists, the lexical path otherwise (for comparisons only). */
+function safeRealpath(path: string): string {
+  if (!lstatOrUndefined(path)) return resolve(path);
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Plans the view of one run and creates the placeholders it needs. Call
+ * {@link removePlaceholders} after the run, whatever happened.
+ */
+export function planFilesystem(input: FilesystemInput): FilesystemPlan {
+  const { workdir, cwd } = resolveWorkdir(input);
+  const home = input.home;
+  const mounts: MountOp[] = [];
+  const findings: PlanFinding[] = [];
+  const placeholders: Placeholder[] = [];
+  const pinned: string[] = [];
+  const maskFile = join(input.runDir, "mask-file");
+  const maskDir = join(input.runDir, "mask-dir");
+  // Mode 000: with every capability dropped even uid 0 gets EACCES, so a masked read fails
+  // loudly (and is reported) instead of returning an innocent-looking empty file.
+  writeFileSync(maskFile, "", { mode: 0o000 });
+  mkdirSync(maskDir, { mode: 0o000 });
+
+  for (const path of SYSTEM_PATHS) {
+    const st = lstatOrUndefined(path);
+    if (!st) continue;
+    if (st.isSymbolicLink()) mounts.push({ op: "symlink", target: readlinkSync(path), dest: path });
+    else if (st.isDirectory()) mounts.push({ op: "ro-bind", src: path, dest: path });
+  }
+  mounts.push({ op: "bind", src: join(input.runDir, "tmp"), dest: "/tmp" });
+  mounts.push({ op: "dir", dest: "/var" });
+  mounts.push({ op: "symlink", target: "/tmp", dest: "/var/tmp" });
+  mounts.push({ op: "tmpfs", dest: home, sizeBytes: input.homeSizeBytes });
+
+  const dataDirReal = safeRealpath(input.dataDir);
+  const extra = (paths: readonly string[], what: string): string[] =>
+    paths.map((p) => {
+      const real = realpathOf(expandHome(p, home, input.baseDir), "path-invalid", what);
+      if (real === "/" || isWithin(real, dataDirReal)) {
+        throw new SandboxError("path-invalid", `${what} \`${p}\` exposes Gatehouse's data directory or the whole host`, "name a narrower directory");
+      }
+      return real;
+    });
+  const readable = extra(input.readable, "readable path");
+  const writable = extra(input.writable, "writable path");
+
+  mounts.push({ op: input.workdirAccess === "read-write" ? "bind" : "ro-bind", src: workdir, dest: workdir });
+  for (const p of readable) mounts.push({ op: "ro-bind", src: p, dest: p });
+  for (const p of writable) mounts.push({ op: "bind", src: p, dest: p });
+
+  const writableRoots = [...(input.workdirAccess === "read-write" ? [workdir] : []), ...writable];
+  const visibleRoots = [workdir, ...readable, ...writable, ...SYSTEM_PATHS];
+  const explicit = [...readable, ...writable];
+
+  // Deny list: mask what is visible unless the profile named exactly that path (or one inside it).
+  const denied = [
+    ...DENIED_HOME_PATHS.map((p) => join(home, p)),
+    input.dataDir,
+    ...DENIED_SYSTEM_PATHS,
+    ...sshHostKeys(),
+  ];
+  const maskTargets = new Set<string>();
+  for (const path of denied) {
+    const st = lstatOrUndefined(path);
+    if (!st || st.isSymbolicLink()) continue;
+    const real = safeRealpath(path);
+    if (!visibleRoots.some((root) => isWithin(real, root) && real !== root)) continue;
+    if (explicit.some((e) => isWithin(e, real))) continue;
+    maskTargets.add(real);
+  }
+
+  // Hard links: a denied file with more than one link may have a twin inside a visible root.
+  // Browser profiles are large and hold no single file worth a planted hard link; skip them.
+  const linked = deniedHardLinks(denied.filter((p) => !BROWSER_PROFILES.some((b) => p === join(home, b))));
+  const scanRoots = [...new Set([workdir, ...writable])];
+  for (const root of scanRoots) {
+    walk(root, linked.size > 0, (path, st) => {
+      const name = path.slice(path.lastIndexOf(sep) + 1);
+      if (ENV_FILE.test(name) && !ENV_TEMPLATE.test(name)) maskTargets.add(path);
+      if (st && linked.has(`${st.dev}:${st.ino}`)) {
+        maskTargets.add(path);
+        findings.push({ kind: "denied-read", path, detail: `hard link to the denied file \`${linked.get(`${st.dev}:${st.ino}`) ?? ""}\` masked` });
+      }
+    });
+  }
+
+  // Pin protected paths in every writable root; they stay mount points, so they cannot be renamed away.
+  const unprotected = input.writableProtected.map((p) => p.replace(/\/+$/, ""));
+  const realHome = safeRealpath(home);
+  try {
+    for (const root of writableRoots) {
+      for (const entry of PROTECTED_PATHS) {
+        if (entry.homeOnly && root !== realHome) continue;
+        if (unprotected.some((u) => entry.path === u || entry.path.startsWith(u + "/"))) continue;
+        protectPath(root, entry.path, mounts, placeholders, pinned);
+      }
+    }
+  } catch (error) {
+    removePlaceholders(placeholders);
+    throw error;
+  }
+
+  for (const target of [...maskTargets].sort()) {
+    const st = lstatOrUndefined(target);
+    if (!st) continue;
+    mounts.push({ op: "ro-bind", src: st.isDirectory() ? maskDir : maskFile, dest: target });
+  }
+
+  const hiddenRoots = [home, "/run", "/var", "/home", "/root", "/mnt", "/media", "/srv", "/proc/1/root", input.dataDir];
+  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots };
+}
+
+function sshHostKeys(): string[] {
+  try {
+    return readdirSync("/etc/ssh").filter((n) => /^ssh_host_.*_key$/.test(n)).map((n) => join("/etc/ssh", n));
+  } catch {
+    return [];
+  }
+}
+
+/** Entries read under denied paths while hunting for hard links before the run is refused. */
+export const MAX_DENIED_SCAN_ENTRIES = 20_000;
+
+/**
+ * `dev:ino` → path of every denied regular file that has more than one link. If the denied
+ * directories hold more than {@link MAX_DENIED_SCAN_ENTRIES} entries the run is refused: a partial
+ * hunt could miss the one twin that matters.
+ */
+function deniedHardLinks(denied: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  let budget = MAX_DENIED_SCAN_ENTRIES;
+  const visit = (path: string): void => {
+    if (budget-- <= 0) {
+      throw new SandboxError("denied-scan-too-large", `more than ${MAX_DENIED_SCAN_ENTRIES} entries under the denied paths (at \`${path}\`); hard links to them cannot all be checked`, "move bulky data out of the credential directories (e.g. ~/.gnupg, ~/.password-store)");
+    }
+    const st = lstatOrUndefined(path);
+    if (!st) return;
+    if (st.isFile() && st.nlink > 1) out.set(`${st.dev}:${st.ino}`, path);
+    if (st.isDirectory()) {
+      let names: string[];
+      try {
+        names = readdirSync(path);
+      } catch {
+        return;
+      }
+      for (const name of names) visit(join(path, name));
+    }
+  };
+  denied.forEach(visit);
+  return out;
+}
+
+/**
+ * Walks a root without following symlinks. `.git` and `node_modules` are skipped unless `stat`
+ * is needed (hard-link hunting), since a `.env` there is not the user's.
+ */
+function walk(root: string, withStat: boolean, visit: (path: string, st: Stats | undefined) => void): void {
+  const stack = [root];
+  let seen = 0;
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (++seen > MAX_SCAN_ENTRIES) {
+        throw new SandboxError("workdir-too-large", `more than ${MAX_SCAN_ENTRIES} entries under \`${root}\`; the scan for .env files and hard links cannot finish`, "point the profile's workdir at the project, not a parent of many projects");
+      }
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (withStat || (entry.name !== "node_modules" && entry.name !== ".git")) stack.push(path);
+        continue;
+      }
+      if (entry.isFile() || entry.isSymbolicLink()) visit(path, withStat && entry.isFile() ? lstatOrUndefined(path) : undefined);
+    }
+  }
+}
+
+/**
+ * Makes `rel` under `root` unwritable: intermediate directories become read-write self-binds (so
+ * they are mount points and cannot be renamed to slip a fresh copy in), the path itself a
+ * read-only self-bind. A missing component gets an empty directory created on the host as a
+ * placeholder, bound read-only, so the name cannot be created either (an empty directory stays
+ * out of `git status`, and npm and yarn skip a directory where they look for an rc file). The
+ * placeholder is removed after the run.
+ */
+function protectPath(root: string, rel: string, mounts: MountOp[], placeholders: Placeholder[], pinned: string[]): void {
+  const parts = rel.split("/");
+  let path = root;
+  for (let i = 0; i < parts.length; i++) {
+    path = join(path, parts[i]!);
+    if (!pinned.includes(path)) pinned.push(path);
+    const last = i === parts.length - 1;
+    const st = lstatOrUndefined(path);
+    if (st?.isSymbolicLink()) {
+      throw new SandboxError("protected-path-symlink", `\`${relative(root, path)}\` in \`${root}\` is a symlink; a protected path must be a real file or directory`, `replace the symlink, or list \`${rel}\` under writableProtected in the profile`);
+    }
+    if (!st) {
+      mkdirSync(path, { mode: 0o555 });
+      const created = lstatSync(path);
+      placeholders.push({ path, kind: "dir", dev: created.dev, ino: created.ino });
+      addMount(mounts, { op: "ro-bind", src: path, dest: path });
+      return;
+    }
+    if (last || !st.isDirectory()) {
+      addMount(mounts, { op: "ro-bind", src: path, dest: path });
+      return;
+    }
+    addMount(mounts, { op: "bind", src: path, dest: path });
+  }
+}
+
+function addMount(mounts: MountOp[], mount: MountOp): void {
+  if (!mounts.some((m) => m.dest === mount.dest && m.op === mount.op)) mounts.push(mount);
+}
+
+/** Removes the placeholders a plan created, if nothing else replaced or filled them meanwhile. */
+export function removePlaceholders(placeholders: readonly Placeholder[]): void {
+  for (const p of [...placeholders].reverse()) {
+    const st = lstatOrUndefined(p.path);
+    if (!st || st.dev !== p.dev || st.ino !== p.ino) continue;
+    try {
+      if (p.kind === "dir" && st.isDirectory()) rmdirSync(p.path);
+      else if (p.kind === "file" && st.isFile() && st.size === 0) unlinkSync(p.path);
+    } catch {
+      // Not empty any more: someone on the host put something there; leave it.
+    }
+  }
+}

@@ -1,0 +1,560 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, mkdtempSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { arch, homedir, tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import type { AuditEvent, AuditSink } from "../core/index.js";
+import { BLOCK_FD, buildBwrapArgs, SECCOMP_FD, STATUS_FD } from "./bwrap.js";
+import { probeHost, type HostCapabilities } from "./doctor.js";
+import { buildEnvironment } from "./environment.js";
+import { SandboxError } from "./errors.js";
+import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
+import { openPinRegistry } from "./pins.js";
+import { createRunCgroups, prlimitArgs, type RunCgroups } from "./limits.js";
+import { bridgeToTcp, PROXY_PORT, startForwarder, type Forwarder } from "./network.js";
+import { profilesOf, type ResolvedProfile, type SandboxPolicy } from "./profile.js";
+import { buildSeccompFilter } from "./seccomp.js";
+import { classifyStderr, MAX_CLASSIFIED_STDERR, type Violation } from "./violations.js";
+
+/** Dependencies of a sandbox instance; one instance per policy, no shared state between them. */
+export interface SandboxDeps {
+  /** The `sandbox:` policy section; the built-in profiles apply without it. */
+  readonly policy?: SandboxPolicy;
+  /** Receives a decision event before and an outcome event after every run (a rejection refuses the run). */
+  readonly auditSink: AuditSink;
+  /** Gatehouse's data directory (audit log, keys); never visible inside. Default: $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse. */
+  readonly dataDir?: string;
+  /** The environment runs draw their allow-listed variables from (default `process.env`). */
+  readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+  /** Host capabilities; probed with `probeHost()` when omitted. */
+  readonly host?: HostCapabilities;
+  /** Where the egress proxy listens on the host (overrides the policy's `sandbox.proxy`). */
+  readonly proxy?: EgressTarget;
+  /** Where per-run directories are created (default the OS temp directory). */
+  readonly tmpRoot?: string;
+  readonly clock?: () => Date;
+}
+
+/** The egress proxy as the host sees it: a Unix socket path or a loopback `host:port`. */
+export type EgressTarget = { readonly socket: string } | { readonly address: string };
+
+/** Options of one run. */
+export interface RunOptions {
+  /** Profile name (default: the policy's `defaultProfile`, else `build`). */
+  readonly profile?: string;
+  /** Directory to run in: inside the profile's workdir; when the profile names none, it is the workdir. */
+  readonly cwd?: string;
+  /** Variables offered to the run on top of the host environment (still allow-listed). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The agent run this command belongs to, for the audit log. */
+  readonly run?: string;
+  readonly onStdout?: (chunk: Buffer) => void;
+  readonly onStderr?: (chunk: Buffer) => void;
+  /** Called once per violation as soon as it is known. */
+  readonly onViolation?: (violation: Violation, runId: string) => void;
+  /** Called with warnings before the command starts (e.g. `isolation: none`). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** Resources one run used. */
+export interface RunUsage {
+  readonly wallMs: number;
+  readonly cpuMs?: number;
+  readonly peakMemoryBytes?: number;
+  readonly outputBytes: number;
+}
+
+/** What a run came to. */
+export interface RunResult {
+  readonly runId: string;
+  readonly profile: string;
+  readonly isolation: "bubblewrap" | "none";
+  /** The command's exit code; 124 on timeout; 128+N when a signal ended it. */
+  readonly exitCode: number;
+  readonly signal?: string;
+  readonly timedOut: boolean;
+  readonly violations: readonly Violation[];
+  readonly warnings: readonly string[];
+  readonly usage: RunUsage;
+}
+
+/** A sandbox bound to one policy. */
+export interface Sandbox {
+  readonly host: HostCapabilities;
+  /** Names of the profiles this instance knows (built-ins plus the policy's). */
+  profileNames(): string[];
+  /**
+   * Runs `command` (an argument vector, never a shell string) under a profile. Resolves with
+   * the exit code, violations and usage; rejects with `SandboxError` when nothing ran.
+   */
+  run(command: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Resolves once every finished run's cgroups and per-run directory are removed. */
+  drain(): Promise<void>;
+}
+
+const SIGNALS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXCPU: 24, SIGXFSZ: 25, SIGSYS: 31 };
+
+/** Default data directory, as the audit store computes it. */
+export function defaultDataDir(env: Readonly<Record<string, string | undefined>>, home: string): string {
+  const xdg = env.XDG_DATA_HOME;
+  return xdg && isAbsolute(xdg) ? join(xdg, "gatehouse") : join(home, ".local", "share", "gatehouse");
+}
+
+/**
+ * Creates a sandbox for one policy.
+ *
+ * @example
+ * const sandbox = createSandbox({ auditSink, policy });
+ * const result = await sandbox.run(["npm", "test"], { profile: "build", onStdout: (b) => process.stdout.write(b) });
+ */
+export function createSandbox(deps: SandboxDeps): Sandbox {
+  const host = deps.host ?? probeHost();
+  const profiles = profilesOf(deps.policy);
+  const clock = deps.clock ?? (() => new Date());
+  let seccomp: Buffer | undefined;
+  const pending = new Set<Promise<unknown>>();
+  const filter = (): Buffer => (seccomp ??= buildSeccompFilter(arch()));
+
+  async function run(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (!Array.isArray(command) || command.length === 0 || typeof command[0] !== "string" || command[0] === "") {
+      throw new SandboxError("command-missing", "no command to run", "give the command after `--`, e.g. `gatehouse run -- npm test`");
+    }
+    if (command.some((a) => typeof a !== "string" || a.includes("\0"))) {
+      throw new SandboxError("command-missing", "command arguments must be strings without NUL bytes");
+    }
+    const name = options.profile ?? deps.policy?.config.defaultProfile ?? "build";
+    const profile = profiles.get(name);
+    if (!profile) {
+      const known = [...profiles.keys()].sort();
+      throw new SandboxError("profile-unknown", `no sandbox profile \`${name}\``, `known profiles: ${known.join(", ")}`);
+    }
+    const runId = randomUUID();
+    const hostEnv = { ...(deps.hostEnv ?? process.env), ...(options.env ?? {}) };
+    const home = hostEnv.HOME && isAbsolute(hostEnv.HOME) && hostEnv.HOME !== "/" ? hostEnv.HOME : homedir();
+    const dataDir = deps.dataDir ?? defaultDataDir(hostEnv, home);
+    const args = { command: command.map(String), profile: name, cwd: options.cwd ?? process.cwd() };
+    const event = (e: Omit<AuditEvent, "time" | "action" | "tool" | "args">): AuditEvent => ({
+      time: clock().toISOString(),
+      action: runId,
+      tool: "sandbox.run",
+      args,
+      ...(options.run !== undefined ? { run: options.run } : {}),
+      ...e,
+    });
+    const warnings: string[] = [];
+    const configured = deps.policy?.config.proxy;
+    const proxy: EgressTarget | undefined = deps.proxy ?? (configured?.socket ? { socket: configured.socket } : configured?.address ? { address: configured.address } : undefined);
+    try {
+      if (profile.isolation === "none") {
+        warnings.push(`profile \`${name}\` has isolation: none; the command runs UNSANDBOXED with your full access`);
+      } else {
+        checkHost(host, profile);
+        if (profile.network === "proxy") checkProxy(proxy, host);
+      }
+    } catch (error) {
+      // Fail closed, and leave a trace: a host that cannot isolate is worth an audit record.
+      const reason = error instanceof Error ? error.message : String(error);
+      await deps.auditSink.append(event({ type: "decision", decision: { verdict: "deny", code: "denied-by-default", rules: [`sandbox.profiles.${name}`], reasons: [reason] } })).catch(() => undefined);
+      throw error;
+    }
+    try {
+      await deps.auditSink.append(
+        event({ type: "decision", decision: { verdict: "allow", code: "allowed-by-rule", rules: [`sandbox.profiles.${name}`], reasons: [`run under sandbox profile \`${name}\``, ...warnings] } }),
+      );
+    } catch (error) {
+      throw new SandboxError("audit-unavailable", `the audit log refused the run record: ${String(error)}`, "fix the audit store; nothing runs unrecorded");
+    }
+    for (const w of warnings) options.onWarning?.(w);
+    const started = performance.now();
+    let result: RunResult;
+    try {
+      result = profile.isolation === "none"
+        ? await runUnsandboxed(command, profile, runId, hostEnv, home, warnings, options, started)
+        : await runIsolated(command, profile, runId, hostEnv, home, dataDir, proxy, options, started);
+    } catch (error) {
+      await deps.auditSink
+        .append(event({ type: "outcome", outcome: { status: "error", error: error instanceof Error ? error.message : String(error), durationMs: Math.round(performance.now() - started) } }))
+        .catch(() => undefined);
+      throw error;
+    }
+    await deps.auditSink.append(
+      event({
+        type: "outcome",
+        outcome: {
+          status: result.exitCode === 0 && result.violations.length === 0 ? "ok" : "error",
+          result: { exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut, violations: result.violations, usage: result.usage, isolation: result.isolation, warnings: result.warnings },
+          durationMs: result.usage.wallMs,
+        },
+      }),
+    ).catch((error: unknown) => {
+      throw new SandboxError("audit-unavailable", `the run finished (exit ${result.exitCode}) but the audit log refused its outcome: ${String(error)}`, "fix the audit store");
+    });
+    return result;
+  }
+
+  async function runIsolated(
+    command: readonly string[],
+    profile: ResolvedProfile,
+    runId: string,
+    hostEnv: Readonly<Record<string, string | undefined>>,
+    home: string,
+    dataDir: string,
+    proxy: EgressTarget | undefined,
+    options: RunOptions,
+    started: number,
+  ): Promise<RunResult> {
+    const limits = profile.limits;
+    const pins = openPinRegistry(deps.tmpRoot ?? tmpdir());
+    const runDir = mkdtempSync(join(deps.tmpRoot ?? tmpdir(), "gatehouse-run-"));
+    let plan: FilesystemPlan | undefined;
+    let cgroups: RunCgroups | undefined;
+    let bridge: { close(): void } | undefined;
+    try {
+      mkdirSync(join(runDir, "tmp"), { mode: 0o700 });
+      plan = planFilesystem({
+        workdir: profile.workdir ?? options.cwd ?? process.cwd(),
+        baseDir: profile.baseDir ?? process.cwd(),
+        workdirFromProfile: profile.workdir !== undefined,
+        ...(profile.workdir !== undefined && options.cwd !== undefined ? { cwd: options.cwd } : {}),
+        workdirAccess: profile.workdirAccess,
+        readable: profile.readable,
+        writable: profile.writable,
+        writableProtected: profile.writableProtected,
+        home,
+        dataDir,
+        runDir,
+        homeSizeBytes: Math.min(limits.memoryMb, 1024) * 1024 * 1024,
+      });
+      pins.register(runId, plan.pinned);
+      cgroups = createRunCgroups(host.cgroups, runId, limits);
+      if (!cgroups?.hasPids && !host.nprocRlimit) {
+        throw new SandboxError("limit-unenforceable", "the process limit cannot be enforced on this host", "see `gatehouse doctor`");
+      }
+      const networked = profile.network === "proxy";
+      let upstream = proxy && "socket" in proxy ? proxy.socket : undefined;
+      if (networked && proxy && "address" in proxy) {
+        upstream = join(runDir, "egress.sock");
+        bridge = await bridgeToTcp(upstream, proxy.address);
+      }
+      const mounts: MountOp[] = [...plan.mounts];
+      const owned: Record<string, string> = { HOME: home, TMPDIR: "/tmp" };
+      if (networked) {
+        const resolv = join(runDir, "resolv.conf");
+        writeFileSync(resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+        mounts.push({ op: "ro-bind", src: resolv, dest: "/etc/resolv.conf" });
+        const proxy = `http://127.0.0.1:${PROXY_PORT}`;
+        Object.assign(owned, { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, ALL_PROXY: proxy, NO_PROXY: "", no_proxy: "" });
+      }
+      const env = buildEnvironment(hostEnv, profile.envAllow, profile.envSet, owned);
+      const inner = [host.prlimit!, ...prlimitArgs(limits, { addressSpace: !cgroups?.hasMemory, processes: !cgroups?.hasPids }), "--", ...command];
+      const bwrapArgs = buildBwrapArgs({ mounts, cwd: plan.cwd, network: profile.network, block: networked, argv: inner });
+      // The first process joins the run's cgroups itself, before exec, so nothing escapes accounting.
+      const [file, argv] = cgroups
+        ? ["/bin/sh", ["-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"', "sh", ...cgroups.procsFiles, "--", host.bwrap!.path, ...bwrapArgs]]
+        : [host.bwrap!.path, bwrapArgs];
+      const child = spawn(file, argv, { env, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", networked ? "pipe" : "ignore"] });
+      (child.stdio[SECCOMP_FD] as Writable).end(filter());
+      const outcome = await supervise(child, {
+        bwrap: true,
+        runId,
+        limits,
+        cgroups,
+        options,
+        onChildPid: networked
+          ? async (pid) => {
+              const fwd = await startForwarder(host.nsenter!, pid, upstream!, env);
+              ((child.stdio as unknown[])[BLOCK_FD] as Writable).end("1");
+              return fwd;
+            }
+          : undefined,
+      });
+      if (outcome.setupError) throw new SandboxError("setup-failed", `bubblewrap could not set up the sandbox: ${outcome.setupError}`, "run `gatehouse doctor`");
+      if (outcome.forwarderError !== undefined) {
+        throw outcome.forwarderError instanceof SandboxError ? outcome.forwarderError : new SandboxError("proxy-unavailable", outcome.forwarderError instanceof Error ? outcome.forwarderError.message : "the egress forwarder failed");
+      }
+      const report = cgroups?.report();
+      const violations: Violation[] = plan.findings.map((f) => ({ ...f, evidence: "runner" as const }));
+      violations.push(...outcome.violations);
+      if (report?.oomKilled) violations.push({ kind: "limit", limit: "memory", detail: `memory limit of ${limits.memoryMb} MiB reached; the kernel killed a process`, evidence: "kernel" });
+      if (report?.pidsLimitHit) violations.push({ kind: "limit", limit: "processes", detail: `process limit of ${limits.processes} reached; forks were refused`, evidence: "kernel" });
+      if (outcome.signal === "SIGXCPU" || outcome.exitCode === 128 + 24) violations.push({ kind: "limit", limit: "cpu", detail: `CPU limit of ${limits.cpuSeconds} s reached`, evidence: "kernel" });
+      if (outcome.signal === "SIGXFSZ" || outcome.exitCode === 128 + 25) violations.push({ kind: "limit", limit: "file-size", detail: `file size limit of ${limits.fileSizeMb} MiB reached`, evidence: "kernel" });
+      if (outcome.signal === "SIGSYS" || outcome.exitCode === 128 + 31) violations.push({ kind: "blocked-syscall", detail: "a forbidden system call ended the command", evidence: "kernel" });
+      for (const name of outcome.dnsQueries) violations.push({ kind: "blocked-connection", detail: `direct DNS lookup of \`${name}\` refused`, evidence: "proxy" });
+      const deniedPaths = plan.mounts.filter((m): m is Extract<MountOp, { src: string }> => m.op === "ro-bind" && /\/mask-(file|dir)$/.test(m.src)).map((m) => m.dest);
+      const workdir = plan.workdir;
+      const resolveOnHost = (path: string): string => {
+        if (!path.startsWith(workdir)) return path;
+        try {
+          return realpathSync(path);
+        } catch {
+          return path;
+        }
+      };
+      violations.push(...classifyStderr(outcome.stderrHead, { cwd: plan.cwd, hidden: plan.hiddenRoots, denied: deniedPaths, protected: plan.pinned, resolve: resolveOnHost }));
+      const unique = dedupe(violations);
+      for (const v of unique) if (!outcome.reported.has(v)) options.onViolation?.(v, runId);
+      return {
+        runId,
+        profile: profile.name,
+        isolation: "bubblewrap",
+        exitCode: outcome.exitCode,
+        ...(outcome.signal ? { signal: outcome.signal } : {}),
+        timedOut: outcome.timedOut,
+        violations: unique,
+        warnings: [],
+        usage: {
+          wallMs: Math.round(performance.now() - started),
+          ...(cgroups?.cpuMs() !== undefined ? { cpuMs: cgroups.cpuMs()! } : {}),
+          ...(report?.peakMemoryBytes !== undefined ? { peakMemoryBytes: report.peakMemoryBytes } : {}),
+          outputBytes: outcome.outputBytes,
+        },
+      };
+    } catch (error) {
+      if (error instanceof SandboxError) throw error;
+      throw new SandboxError("setup-failed", `the sandbox could not be set up: ${error instanceof Error ? error.message : String(error)}`, "run `gatehouse doctor`");
+    } finally {
+      bridge?.close();
+      if (plan) pins.release(runId, plan.placeholders);
+      // The tree is already dead (its PID namespace went with bwrap); removing the cgroups and the
+      // per-run directory waits on the kernel and the disk, so it finishes after the result. drain()
+      // waits for it.
+      const groups = cgroups;
+      const cleanup = (async () => {
+        if (groups) {
+          groups.killAll();
+          await removeWithRetry(groups);
+        }
+        await rm(runDir, { recursive: true, force: true, maxRetries: 3 });
+      })().catch(() => undefined);
+      pending.add(cleanup);
+      void cleanup.finally(() => pending.delete(cleanup));
+    }
+  }
+
+  async function runUnsandboxed(
+    command: readonly string[],
+    profile: ResolvedProfile,
+    runId: string,
+    hostEnv: Readonly<Record<string, string | undefined>>,
+    home: string,
+    warnings: readonly string[],
+    options: RunOptions,
+    started: number,
+  ): Promise<RunResult> {
+    const env = buildEnvironment(hostEnv, profile.envAllow, profile.envSet, { HOME: home });
+    const child = spawn(command[0]!, command.slice(1), { cwd: options.cwd ?? (profile.workdir !== undefined ? resolve(profile.baseDir ?? process.cwd(), profile.workdir) : process.cwd()), env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const outcome = await supervise(child, { bwrap: false, runId, limits: profile.limits, cgroups: undefined, options, onChildPid: undefined, groupKill: true });
+    return {
+      runId,
+      profile: profile.name,
+      isolation: "none",
+      exitCode: outcome.exitCode,
+      ...(outcome.signal ? { signal: outcome.signal } : {}),
+      timedOut: outcome.timedOut,
+      violations: outcome.violations,
+      warnings,
+      usage: { wallMs: Math.round(performance.now() - started), outputBytes: outcome.outputBytes },
+    };
+  }
+
+  const drain = async (): Promise<void> => {
+    while (pending.size > 0) await Promise.all([...pending]);
+  };
+  return { host, profileNames: () => [...profiles.keys()].sort(), run, drain };
+}
+
+function checkHost(host: HostCapabilities, profile: ResolvedProfile): void {
+  if (host.problems.length > 0 || !host.bwrap || !host.userNamespaces || !host.seccomp || !host.prlimit) {
+    throw new SandboxError("isolation-unavailable", `this host cannot sandbox \`${profile.name}\`: ${host.problems.join("; ") || "isolation missing"}`, "run `gatehouse doctor`; nothing ran");
+  }
+}
+
+function checkProxy(proxy: EgressTarget | undefined, host: HostCapabilities): void {
+  if (!host.nsenter) throw new SandboxError("proxy-unavailable", "`nsenter` is missing, so the egress forwarder cannot start", "install util-linux");
+  if (!proxy) throw new SandboxError("proxy-unavailable", "the profile allows network but no egress proxy is configured", "set sandbox.proxy.socket or sandbox.proxy.address in the policy");
+  if ("address" in proxy) {
+    if (!/^(127\.0\.0\.1|\[::1\]|localhost):\d{1,5}$/.test(proxy.address)) {
+      throw new SandboxError("proxy-unavailable", `the egress proxy address \`${proxy.address}\` is not a loopback host:port`, "the egress proxy runs on this host, e.g. 127.0.0.1:3128");
+    }
+    return;
+  }
+  let isSocket: boolean;
+  try {
+    isSocket = statSync(proxy.socket).isSocket();
+  } catch {
+    isSocket = false;
+  }
+  if (!isSocket) throw new SandboxError("proxy-unavailable", `the egress proxy socket \`${proxy.socket}\` does not exist or is not a socket`, "start the egress proxy first");
+}
+
+/** A cgroup can only be removed once its last process is reaped; retry for up to ~5 s. */
+async function removeWithRetry(cgroups: RunCgroups): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await cgroups.remove()) return;
+    cgroups.killAll();
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function dedupe(violations: readonly Violation[]): Violation[] {
+  const seen = new Set<string>();
+  return violations.filter((v) => {
+    const key = `${v.kind}|${v.limit ?? ""}|${v.path ?? ""}|${v.detail}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+interface SuperviseInput {
+  readonly limits: ResolvedProfile["limits"];
+  readonly cgroups: RunCgroups | undefined;
+  readonly options: RunOptions;
+  readonly onChildPid: ((pid: number) => Promise<Forwarder>) | undefined;
+  readonly groupKill?: boolean;
+  /** The child is bwrap (it reports on the status fd). */
+  readonly bwrap: boolean;
+  readonly runId: string;
+}
+
+interface SuperviseOutcome {
+  readonly exitCode: number;
+  readonly signal?: string;
+  readonly timedOut: boolean;
+  readonly outputBytes: number;
+  readonly stderrHead: string;
+  readonly violations: Violation[];
+  readonly reported: Set<Violation>;
+  readonly dnsQueries: readonly string[];
+  readonly setupError?: string;
+  readonly forwarderError?: unknown;
+}
+
+/** Streams output under the cap, enforces the wall clock and CPU budget, and waits for the end. */
+function supervise(child: ChildProcess, input: SuperviseInput): Promise<SuperviseOutcome> {
+  const { limits, cgroups, options } = input;
+  const violations: Violation[] = [];
+  const reported = new Set<Violation>();
+  let outputBytes = 0;
+  let stderrHead = "";
+  let timedOut = false;
+  let killed = false;
+  let forwarder: Forwarder | undefined;
+  let forwarderError: unknown;
+  let statusText = "";
+  let childPidSeen = false;
+  let statusExit: number | undefined;
+
+  const kill = (): void => {
+    if (killed) return;
+    killed = true;
+    try {
+      if (input.groupKill && child.pid) process.kill(-child.pid, "SIGKILL");
+      else child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    cgroups?.killAll();
+  };
+  const violate = (v: Violation): void => {
+    violations.push(v);
+    reported.add(v);
+    options.onViolation?.(v, input.runId);
+  };
+  const onOutput = (sink: ((chunk: Buffer) => void) | undefined, isErr: boolean) => (chunk: Buffer) => {
+    if (killed) return;
+    const room = limits.outputBytes - outputBytes;
+    const part = chunk.length > room ? chunk.subarray(0, Math.max(0, room)) : chunk;
+    outputBytes += part.length;
+    if (isErr && stderrHead.length < MAX_CLASSIFIED_STDERR) stderrHead += part.toString("utf8", 0, Math.min(part.length, MAX_CLASSIFIED_STDERR - stderrHead.length));
+    if (part.length > 0) sink?.(part);
+    if (chunk.length > room) {
+      violate({ kind: "limit", limit: "output", detail: `output exceeded ${limits.outputBytes} bytes; the run was stopped`, evidence: "runner" });
+      kill();
+    }
+  };
+  child.stdout?.on("data", onOutput(options.onStdout, false));
+  child.stderr?.on("data", onOutput(options.onStderr, true));
+
+  const status = child.stdio[STATUS_FD] as Readable | null | undefined;
+  status?.on("data", (b: Buffer) => {
+    statusText += b.toString();
+    let nl;
+    while ((nl = statusText.indexOf("\n")) >= 0) {
+      const line = statusText.slice(0, nl);
+      statusText = statusText.slice(nl + 1);
+      let doc: { "child-pid"?: number; "exit-code"?: number };
+      try {
+        doc = JSON.parse(line) as typeof doc;
+      } catch {
+        continue;
+      }
+      if (typeof doc["child-pid"] === "number" && !childPidSeen) {
+        childPidSeen = true;
+        if (input.onChildPid) {
+          input.onChildPid(doc["child-pid"]).then(
+            (f) => {
+              forwarder = f;
+              if (killed) f.stop();
+            },
+            (error: unknown) => {
+              forwarderError = error;
+              kill();
+            },
+          );
+        }
+      }
+      if (typeof doc["exit-code"] === "number") statusExit = doc["exit-code"];
+    }
+  });
+  status?.on("error", () => undefined);
+
+  const timer = setTimeout(() => {
+    timedOut = true;
+    violate({ kind: "limit", limit: "timeout", detail: `wall-clock limit of ${limits.timeoutSeconds} s reached; the whole process tree was killed`, evidence: "runner" });
+    kill();
+  }, limits.timeoutSeconds * 1000);
+  const cpuPoll = cgroups?.hasCpu
+    ? setInterval(() => {
+        const used = cgroups.cpuMs();
+        if (used !== undefined && used > limits.cpuSeconds * 1000) {
+          violate({ kind: "limit", limit: "cpu", detail: `CPU limit of ${limits.cpuSeconds} s reached for the run; it was killed`, evidence: "kernel" });
+          kill();
+        }
+      }, 250)
+    : undefined;
+
+  return new Promise((resolve) => {
+    child.on("error", (error) => {
+      stderrHead += String(error);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (cpuPoll) clearInterval(cpuPoll);
+      forwarder?.stop();
+      const exitCode = timedOut ? 124 : statusExit ?? (code ?? (signal ? 128 + (SIGNALS[signal] ?? 0) : 1));
+      const fromStatus = statusExit !== undefined && statusExit > 128 ? statusExit - 128 : undefined;
+      const signalName = fromStatus !== undefined ? Object.keys(SIGNALS).find((k) => SIGNALS[k] === fromStatus) : signal ?? undefined;
+      let setupError: string | undefined;
+      if (input.bwrap && !killed) {
+        if (!childPidSeen) setupError = stderrHead.trim() || `bwrap exited with ${String(code)}`;
+        else if (/^bwrap: /.test(stderrHead)) setupError = stderrHead.trim().split("\n")[0];
+      }
+      resolve({
+        exitCode,
+        ...(signalName ? { signal: signalName } : {}),
+        timedOut,
+        outputBytes,
+        stderrHead,
+        violations,
+        reported,
+        dnsQueries: forwarder?.dnsQueries ?? [],
+        ...(setupError ? { setupError } : {}),
+        ...(forwarderError !== undefined ? { forwarderError } : {}),
+      });
+    });
+  });
+}

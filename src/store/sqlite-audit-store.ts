@@ -1,0 +1,231 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type {
+  AuditStore,
+  NewAuditRecord,
+  StoredAuditRecord,
+  StoredCheckpoint,
+  StoredLeafHash,
+  StoredRecordBytes,
+} from "./audit-store.js";
+import { StoreError, toStoreError } from "./errors.js";
+
+/** `PRAGMA application_id` of a Gatehouse audit database: the ASCII bytes "GHAU". */
+export const AUDIT_APPLICATION_ID = 0x47484155;
+/** Schema version (`PRAGMA user_version`); a newer file is refused rather than misread. */
+export const AUDIT_SCHEMA_VERSION = 1;
+
+/** Options for {@link openSqliteAuditStore}. */
+export interface SqliteAuditStoreOptions {
+  /** Open for reading only (verify, export, tail); never creates or changes the file. */
+  readonly readonly?: boolean;
+  /**
+   * Refuse to grow the database past this many bytes: writes past it fail with `store-full`,
+   * exactly as a full disk does. Protects a disk shared with other services.
+   */
+  readonly maxBytes?: number;
+  /**
+   * `full` (default) fsyncs the write-ahead log on every commit, so an acknowledged record
+   * survives power loss. `normal` survives a process crash but may lose the last commits on
+   * power loss or an OS crash.
+   */
+  readonly synchronous?: "full" | "normal";
+}
+
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE records (
+  seq INTEGER PRIMARY KEY CHECK (seq >= 0),
+  leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32),
+  record TEXT NOT NULL
+) STRICT;
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY CHECK (size >= 0), note TEXT NOT NULL, created TEXT NOT NULL) STRICT;
+CREATE TRIGGER records_no_update BEFORE UPDATE ON records BEGIN SELECT RAISE(ABORT, 'gatehouse audit records are append-only'); END;
+CREATE TRIGGER records_no_delete BEFORE DELETE ON records BEGIN SELECT RAISE(ABORT, 'gatehouse audit records are append-only'); END;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints BEGIN SELECT RAISE(ABORT, 'gatehouse audit checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'gatehouse audit checkpoints are append-only'); END;
+CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'gatehouse audit metadata is append-only'); END;
+CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta BEGIN SELECT RAISE(ABORT, 'gatehouse audit metadata is append-only'); END;
+`;
+
+/**
+ * Opens (and, unless read-only, creates) the SQLite file that holds an audit log. The file is
+ * in WAL mode, with triggers that reject UPDATE and DELETE on every table, and is marked with
+ * an application id so a foreign database is refused instead of being written into.
+ *
+ * Throws StoreError: `store-missing` (read-only and no file), `store-corrupt` (not an SQLite
+ * database), `store-foreign` (another application's database), `store-version` (newer schema).
+ *
+ * @example
+ * const store = openSqliteAuditStore("/var/lib/gatehouse/audit.db");
+ */
+export function openSqliteAuditStore(file: string, options: SqliteAuditStoreOptions = {}): AuditStore {
+  const readonly = options.readonly ?? false;
+  if (readonly && !existsSync(file)) {
+    throw new StoreError("store-missing", file, "no audit database here; check --db or the data directory");
+  }
+  let db: Database.Database | undefined;
+  try {
+    if (!readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    db = new Database(file, { readonly, fileMustExist: readonly });
+    db.pragma("busy_timeout = 5000");
+    prepareSchema(db, file, readonly);
+    if (!readonly) {
+      const mode = db.pragma("journal_mode = WAL", { simple: true });
+      if (mode !== "wal") throw new StoreError("store-io", file, `cannot switch the database to WAL mode (got ${String(mode)})`);
+      db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+      if (options.maxBytes !== undefined) {
+        const pageSize = Number(db.pragma("page_size", { simple: true }));
+        db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
+      }
+    }
+    return new SqliteAuditStore(db, file);
+  } catch (error) {
+    db?.close();
+    throw toStoreError(error, file);
+  }
+}
+
+function prepareSchema(db: Database.Database, file: string, readonly: boolean): void {
+  // Reading the header is the first thing that touches the file, so a non-database fails here.
+  const applicationId = Number(db.pragma("application_id", { simple: true }));
+  const version = Number(db.pragma("user_version", { simple: true }));
+  const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number };
+  if (applicationId === 0 && tables.n === 0) {
+    if (readonly) throw new StoreError("store-foreign", file, "the database is empty: it holds no audit log");
+    db.exec(`BEGIN IMMEDIATE; ${SCHEMA} PRAGMA application_id = ${AUDIT_APPLICATION_ID}; PRAGMA user_version = ${AUDIT_SCHEMA_VERSION}; COMMIT;`);
+    return;
+  }
+  if (applicationId !== AUDIT_APPLICATION_ID) {
+    throw new StoreError(
+      "store-foreign",
+      file,
+      "this SQLite database is not a Gatehouse audit log; point --db at the audit database (audit.db) or move this file away",
+    );
+  }
+  if (version !== AUDIT_SCHEMA_VERSION) {
+    throw new StoreError(
+      "store-version",
+      file,
+      `the audit database has schema version ${version}, this Gatehouse reads version ${AUDIT_SCHEMA_VERSION}; use a matching Gatehouse release`,
+    );
+  }
+}
+
+class SqliteAuditStore implements AuditStore {
+  readonly location: string;
+  readonly #db: Database.Database;
+  readonly #insertRecord: Database.Statement<[number, Uint8Array, string]>;
+  readonly #appendMany: (records: readonly NewAuditRecord[]) => void;
+
+  constructor(db: Database.Database, file: string) {
+    this.#db = db;
+    this.location = file;
+    this.#insertRecord = db.prepare("INSERT INTO records (seq, leaf_hash, record) VALUES (?, ?, ?)");
+    this.#appendMany = db.transaction((records: readonly NewAuditRecord[]) => {
+      for (const r of records) this.#insertRecord.run(r.seq, r.leafHash, r.record);
+    });
+  }
+
+  #run<T>(work: () => T): Promise<T> {
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(toStoreError(error, this.location));
+    }
+  }
+
+  origin(): Promise<string | undefined> {
+    return this.#run(() => {
+      const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'origin'").get() as { value: string } | undefined;
+      return row?.value;
+    });
+  }
+
+  setOrigin(origin: string): Promise<void> {
+    return this.#run(() => {
+      this.#db.prepare("INSERT INTO meta (key, value) VALUES ('origin', ?)").run(origin);
+    });
+  }
+
+  nextSeq(): Promise<number> {
+    return this.#run(() => {
+      const row = this.#db.prepare("SELECT max(seq) AS m FROM records").get() as { m: number | null };
+      return row.m === null ? 0 : row.m + 1;
+    });
+  }
+
+  appendRecords(records: readonly NewAuditRecord[]): Promise<void> {
+    return this.#run(() => {
+      if (records.length > 0) this.#appendMany(records);
+    });
+  }
+
+  appendCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    return this.#run(() => {
+      this.#db
+        .prepare("INSERT INTO checkpoints (size, note, created) VALUES (?, ?, ?)")
+        .run(checkpoint.size, checkpoint.note, checkpoint.created);
+    });
+  }
+
+  async *readRecords(from: number, to: number, pageSize = 4096): AsyncIterable<readonly StoredAuditRecord[]> {
+    const statement = this.#db
+      .prepare("SELECT seq, leaf_hash, record FROM records WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?")
+      .raw(true);
+    let next = from;
+    for (;;) {
+      const rows = await this.#run(() => statement.all(next, to, pageSize) as [number, Buffer, string][]);
+      if (rows.length === 0) return;
+      yield rows.map(([seq, leafHash, record]) => ({ seq, leafHash, record }));
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < pageSize) return;
+      next = last[0] + 1;
+    }
+  }
+
+  async *readRecordBytes(from: number, to: number, pageSize = 4096): AsyncIterable<readonly StoredRecordBytes[]> {
+    // One blob per row (hash then record) instead of two: each blob costs a Buffer allocation,
+    // and this is the hot loop of `verify`.
+    const statement = this.#db
+      .prepare("SELECT seq, length(leaf_hash), CAST(leaf_hash || record AS BLOB) FROM records WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?")
+      .raw(true);
+    let next = from;
+    for (;;) {
+      const rows = await this.#run(() => statement.all(next, to, pageSize) as [number, number, Buffer][]);
+      if (rows.length === 0) return;
+      yield rows.map(([seq, hashLength, both]) => ({ seq, leafHash: both.subarray(0, hashLength), bytes: both.subarray(hashLength) }));
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < pageSize) return;
+      next = last[0] + 1;
+    }
+  }
+
+  async *readLeafHashes(from: number, to: number, pageSize = 16384): AsyncIterable<readonly StoredLeafHash[]> {
+    const statement = this.#db
+      .prepare("SELECT seq, leaf_hash FROM records WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?")
+      .raw(true);
+    let next = from;
+    for (;;) {
+      const rows = await this.#run(() => statement.all(next, to, pageSize) as [number, Buffer][]);
+      if (rows.length === 0) return;
+      yield rows.map(([seq, leafHash]) => ({ seq, leafHash }));
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < pageSize) return;
+      next = last[0] + 1;
+    }
+  }
+
+  readCheckpoints(): Promise<readonly StoredCheckpoint[]> {
+    return this.#run(
+      () => this.#db.prepare("SELECT size, note, created FROM checkpoints ORDER BY size").all() as StoredCheckpoint[],
+    );
+  }
+
+  close(): Promise<void> {
+    return this.#run(() => {
+      if (this.#db.open) this.#db.close();
+    });
+  }
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSigningKey, openAuditLog, verifyAuditLog, writeKeyFiles } from "../src/audit/index.js";
+import { runCli } from "../src/cli/program.js";
+import { openPostgresAuditStore, openSqliteAuditStore, type AuditStore } from "../src/store/index.js";
+import { collectPages, sampleEvent, tempDir } from "./audit-helpers.js";
+
+/**
+ * One contract, every implementation of the audit store port: SQLite (a real file) and
+ * PostgreSQL (the real server on 127.0.0.1:5432, user postgres, trust auth).
+ */
+const PG_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+
+interface Backend {
+  readonly name: string;
+  /** A fresh, empty log. */
+  open(): Promise<AuditStore>;
+  /** Runs SQL as the owner, bypassing the store (to play the attacker). */
+  raw(sql: string): Promise<void>;
+  /** Reopens the same log read-only. */
+  reopenReadonly(): Promise<AuditStore>;
+  cleanup(): Promise<void>;
+}
+
+function sqliteBackend(): Backend {
+  const dir = tempDir("gatehouse-contract-");
+  let file = "";
+  let n = 0;
+  return {
+    name: "sqlite",
+    open: () => {
+      file = join(dir, `log-${n++}.db`);
+      return Promise.resolve(openSqliteAuditStore(file));
+    },
+    raw: async (sql) => {
+      await Promise.resolve();
+      const db = new Database(file);
+      try {
+        db.exec(sql.replaceAll("{t}", ""));
+      } finally {
+        db.close();
+      }
+    },
+    reopenReadonly: () => Promise.resolve(openSqliteAuditStore(file, { readonly: true })),
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  };
+}
+
+function postgresBackend(): Backend {
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 4 });
+  const schemas: string[] = [];
+  let schema = "";
+  return {
+    name: "postgres",
+    open: () => {
+      schema = `gh_audit_test_${randomBytes(6).toString("hex")}`;
+      schemas.push(schema);
+      return openPostgresAuditStore({ pool, schema });
+    },
+    raw: async (sql) => {
+      await pool.query(sql.replaceAll("{t}", `${schema}.`));
+    },
+    reopenReadonly: () => openPostgresAuditStore({ pool, schema, readonly: true }),
+    cleanup: async () => {
+      for (const s of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+      await pool.end();
+    },
+  };
+}
+
+const row = (seq: number) => ({ seq, leafHash: Buffer.alloc(32, seq), record: `{"seq":${seq},"text":"é ✓"}` });
+
+describe.each([{ make: sqliteBackend }, { make: postgresBackend }])("audit store contract", ({ make }) => {
+  const backend = make();
+  afterAll(() => backend.cleanup());
+
+  describe(backend.name, () => {
+    let store: AuditStore;
+    beforeAll(async () => {
+      store = await backend.open();
+    });
+    afterAll(() => store.close());
+
+    it("starts empty, sets its origin once, appends and reads back in order across pages", async () => {
+      expect(await store.nextSeq()).toBe(0);
+      expect(await store.origin()).toBeUndefined();
+      await store.setOrigin("contract.example/log");
+      await expect(store.setOrigin("other")).rejects.toMatchObject({ code: "store-conflict" });
+      await store.appendRecords([row(0), row(1), row(2)]);
+      await store.appendRecords([row(3), row(4)]);
+      await store.appendCheckpoint({ size: 5, note: "note-5", created: "2026-01-31T00:00:00Z" });
+      expect(await store.nextSeq()).toBe(5);
+      expect(await store.origin()).toBe("contract.example/log");
+      expect((await collectPages(store.readRecords(1, 5, 2))).map((r) => [r.seq, r.record])).toEqual([1, 2, 3, 4].map((s) => [s, row(s).record]));
+      const bytes = await collectPages(store.readRecordBytes(0, 5, 3));
+      expect(Buffer.from(bytes[4]!.bytes).toString("utf8")).toBe(row(4).record);
+      expect((await collectPages(store.readLeafHashes(0, 5, 4))).map((r) => Buffer.from(r.leafHash)[0])).toEqual([0, 1, 2, 3, 4]);
+      expect(await store.readCheckpoints()).toEqual([{ size: 5, note: "note-5", created: "2026-01-31T00:00:00Z" }]);
+    });
+
+    it("writes a batch atomically: a reused sequence number leaves nothing of the batch", async () => {
+      await expect(store.appendRecords([row(5), row(6), row(2)])).rejects.toMatchObject({ code: "store-conflict" });
+      expect(await store.nextSeq()).toBe(5);
+    });
+
+    it.each([
+      ["UPDATE records", "UPDATE {t}records SET record = 'x' WHERE seq = 0"],
+      ["DELETE FROM records", "DELETE FROM {t}records WHERE seq = 0"],
+      ["UPDATE checkpoints", "UPDATE {t}checkpoints SET note = 'x'"],
+      ["DELETE FROM checkpoints", "DELETE FROM {t}checkpoints"],
+      ["UPDATE meta", "UPDATE {t}meta SET value = 'x'"],
+      ["DELETE FROM meta", "DELETE FROM {t}meta"],
+    ])("rejects %s, even from outside the store", async (_name, sql) => {
+      await expect(backend.raw(sql)).rejects.toThrow(/append-only/);
+      expect(await store.nextSeq()).toBe(5);
+    });
+
+    it("reads checkpoints back in numeric order of size", async () => {
+      for (const size of [20, 100, 9]) await store.appendCheckpoint({ size, note: `note-${size}`, created: "t" });
+      expect((await store.readCheckpoints()).map((c) => c.size)).toEqual([5, 9, 20, 100]);
+    });
+
+    it("opens read-only", async () => {
+      const reader = await backend.reopenReadonly();
+      expect(await reader.nextSeq()).toBe(5);
+      await reader.close();
+    });
+
+    it("carries a whole audit log that verifies, and verify catches a record changed behind its back", async () => {
+      const logStore = await backend.open();
+      const key = generateSigningKey("contract.example/gatehouse/audit");
+      const log = await openAuditLog({ store: logStore, signingKey: key, checkpointEvery: { records: 8 } });
+      await Promise.all(Array.from({ length: 30 }, (_, i) => log.append(sampleEvent(i))));
+      await log.close();
+      const reader = await backend.reopenReadonly();
+      const clean = await verifyAuditLog({ store: reader, verifierKey: key.verifier });
+      expect(clean.problems).toEqual([]);
+      expect(clean).toMatchObject({ ok: true, size: 30, signedSize: 30 });
+      await reader.close();
+      await backend.raw(
+        backend.name === "postgres"
+          ? "ALTER TABLE {t}records DISABLE TRIGGER USER; UPDATE {t}records SET record = replace(record, 'ord_11', 'ord_99') WHERE seq = 11;"
+          : "DROP TRIGGER records_no_update; UPDATE records SET record = replace(record, 'ord_11', 'ord_99') WHERE seq = 11;",
+      );
+      const after = await backend.reopenReadonly();
+      const report = await verifyAuditLog({ store: after, verifierKey: key.verifier });
+      await after.close();
+      expect(report.ok).toBe(false);
+      expect(report.problems[0]).toMatchObject({ code: "record-changed", index: 11 });
+    });
+  });
+});
+
+describe("postgres store setup", () => {
+  it("refuses a schema that holds no audit log when opened read-only", async () => {
+    await expect(openPostgresAuditStore({ connectionString: PG_URL, schema: "gh_audit_absent_schema", readonly: true })).rejects.toMatchObject({ code: "store-missing" });
+  });
+
+  it("refuses a schema name that could inject SQL", async () => {
+    await expect(openPostgresAuditStore({ connectionString: PG_URL, schema: "x; DROP TABLE y" })).rejects.toThrow(/lowercase letters, digits and underscores/);
+  });
+
+  it("says the server cannot be reached", async () => {
+    await expect(openPostgresAuditStore({ connectionString: "postgres://postgres@127.0.0.1:1/postgres" })).rejects.toMatchObject({ code: "store-missing" });
+  });
+});
+
+describe("gatehouse audit on PostgreSQL", () => {
+  it("verifies and exports a log given as a postgres:// URL with ?schema=", async () => {
+    const schema = `gh_audit_test_${randomBytes(6).toString("hex")}`;
+    const dir = tempDir("gatehouse-pgcli-");
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+    try {
+      const key = generateSigningKey("pgcli.example/gatehouse/audit");
+      const pub = writeKeyFiles(join(dir, "audit.key"), key);
+      const log = await openAuditLog({ store: await openPostgresAuditStore({ pool, schema }), signingKey: key });
+      for (let i = 0; i < 6; i++) await log.append(sampleEvent(i));
+      await log.close();
+      let out = "";
+      const add = (t: string) => (out += t.endsWith("\n") ? t : `${t}\n`);
+      const io = { out: add, err: add };
+      expect(await runCli(["audit", "verify", "--db", `${PG_URL}?schema=${schema}`, "--key", pub, "--json"], io)).toBe(0);
+      expect(JSON.parse(out)).toMatchObject({ ok: true, size: 6 });
+      out = "";
+      expect(await runCli(["audit", "export", "--db", `${PG_URL}?schema=${schema}`, "--format", "jsonl"], io)).toBe(0);
+      expect(out.trimEnd().split("\n")).toHaveLength(6);
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await pool.end();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

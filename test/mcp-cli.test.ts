@@ -1,0 +1,167 @@
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../src/cli/program.js";
+import { FILESYSTEM_SERVER, GATEHOUSE_CLI, fixtureServer, root, startHarness, tempDir, writeFile } from "./mcp-helpers.js";
+
+const run = promisify(execFile);
+/** The MCP Inspector's own launcher (the `mcp-inspector` bin that `npx @modelcontextprotocol/inspector` runs). */
+const INSPECTOR = join(root, "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+
+/** Runs the Inspector CLI; a tool result with `isError` makes it exit non-zero after printing the result. */
+async function inspector(args: string[]): Promise<unknown> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run(process.execPath, [INSPECTOR, "--cli", ...args], { cwd: root, timeout: 60_000, maxBuffer: 10 * 1024 * 1024 }));
+  } catch (error) {
+    stdout = (error as { stdout?: string }).stdout ?? "";
+    if (!stdout.includes('"isError": true')) throw error;
+  }
+  return JSON.parse(stdout.slice(0, stdout.lastIndexOf("}") + 1)) as unknown;
+}
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await runCli(argv, { out: (t) => void (out += t.endsWith("\n") ? t : `${t}\n`), err: (t) => void (err += t.endsWith("\n") ? t : `${t}\n`) });
+  return { code, out, err };
+}
+
+function policyFor(allowed: string): string {
+  return `version: 1
+agents: { dev: { owner: dev@example.com, environment: development } }
+tools:
+  read_text_file: { risk: read-only, args: { type: object, required: [path], properties: { path: { type: string, pathPrefix: ${allowed} } } } }
+  write_file: { risk: low-risk-write, args: { type: object, required: [path, content], properties: { path: { type: string, pathPrefix: ${allowed} }, content: { type: string } } } }
+`;
+}
+
+describe("`gatehouse mcp` with the MCP Inspector CLI as the client and server-filesystem upstream", () => {
+  let dir: string;
+  let allowed: string;
+  let outside: string;
+  let policyFile: string;
+  let dataDir: string;
+  let gateway: ChildProcess | undefined;
+  let url: string;
+
+  beforeAll(async () => {
+    dir = tempDir("gh-mcp-cli-");
+    allowed = join(dir, "allowed");
+    outside = join(dir, "outside");
+    mkdirSync(allowed);
+    mkdirSync(outside);
+    writeFile(join(allowed, "hello.txt"), "hello through the gateway\n");
+    policyFile = writeFile(join(dir, "gatehouse.yaml"), policyFor(allowed));
+    dataDir = join(dir, "data");
+    const saved = process.env.XDG_DATA_HOME;
+    process.env.XDG_DATA_HOME = dir;
+    dataDir = join(dir, "gatehouse");
+    expect((await cli(["audit", "keygen", "--name", "test/mcp"])).code).toBe(0);
+    if (saved === undefined) delete process.env.XDG_DATA_HOME;
+    else process.env.XDG_DATA_HOME = saved;
+
+    // One gateway served over Streamable HTTP; several Inspector invocations talk to it.
+    gateway = spawn(process.execPath, ["--import", "tsx", GATEHOUSE_CLI, "mcp", "--policy", policyFile, "--data-dir", dataDir, "--http", "0", "--", process.execPath, FILESYSTEM_SERVER, allowed, outside], {
+      cwd: root,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    url = await new Promise<string>((resolve, reject) => {
+      let seen = "";
+      const timer = setTimeout(() => reject(new Error(`gateway did not start: ${seen}`)), 45_000);
+      gateway!.stderr!.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = /listening on (http:\/\/\S+)/.exec(seen);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+    });
+  });
+  afterAll(() => {
+    gateway?.kill("SIGTERM");
+  });
+
+  it("lists only the policy's tools (stdio: the drop-in `mcpServers` entry)", async () => {
+    const listed = (await inspector([
+      "--method",
+      "tools/list",
+      "--",
+      process.execPath,
+      "--import",
+      "tsx",
+      GATEHOUSE_CLI,
+      "mcp",
+      "--policy",
+      policyFile,
+      "--data-dir",
+      dataDir,
+      "--",
+      process.execPath,
+      FILESYSTEM_SERVER,
+      allowed,
+    ])) as { tools: { name: string }[] };
+    expect(listed.tools.map((t) => t.name).sort()).toEqual(["read_text_file", "write_file"]);
+  });
+
+  it("forwards an allowed read (Streamable HTTP)", async () => {
+    const result = (await inspector([url, "--method", "tools/call", "--tool-name", "read_text_file", "--tool-arg", `path=${join(allowed, "hello.txt")}`])) as { content: { text: string }[] };
+    expect(result.content[0]!.text).toContain("hello through the gateway");
+  });
+
+  it("denies a write outside the allowed directory, and a path traversal", async () => {
+    const write = (await inspector([url, "--method", "tools/call", "--tool-name", "write_file", "--tool-arg", `path=${join(outside, "x.txt")}`, "content=pwned"])) as {
+      isError: boolean;
+      content: { text: string }[];
+    };
+    expect(write.isError).toBe(true);
+    expect(write.content[0]!.text).toMatch(/Gatehouse denied `write_file`/);
+    expect(existsSync(join(outside, "x.txt"))).toBe(false);
+    const traversal = (await inspector([url, "--method", "tools/call", "--tool-name", "read_text_file", "--tool-arg", `path=${allowed}/../outside/../../../etc/passwd`])) as {
+      isError: boolean;
+      content: { text: string }[];
+    };
+    expect(traversal.isError).toBe(true);
+    expect(traversal.content[0]!.text).not.toContain("root:");
+  });
+
+  it("records the calls in the durable audit log", async () => {
+    const { code, out } = await cli(["audit", "verify", "--db", join(dataDir, "audit.db"), "--key", join(dataDir, "audit.key.pub"), "--json"]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/"ok":\s*true|intact/);
+  });
+});
+
+describe("`gatehouse mcp pins list|approve`", () => {
+  it("lists a flagged tool and approves it, after which the gateway serves it", async () => {
+    const pinsFile = join(tempDir("gh-mcp-pins-cli-"), "pins.json");
+    const policy = `version: 1\nagents: { dev: { owner: a@example.com, environment: development } }\ntools: { get_weather: { risk: read-only }, add: { risk: read-only } }\n`;
+    const env = { FIXTURE_MODE: "poisoned", FIXTURE_DESCRIPTION: "Adds two numbers" };
+    const first = await startHarness(policy, [fixtureServer("fixture", env)], { pinsFile });
+    await first.close();
+
+    const listed = await cli(["mcp", "pins", "list", "--pins", pinsFile]);
+    expect(listed.code).toBe(0);
+    expect(listed.out).toMatch(/blocked\s+fixture\/get_weather \(flagged\)/);
+    expect(listed.out).toMatch(/approved\s+fixture\/add/);
+    expect((await cli(["mcp", "pins", "approve", "fixture", "nope", "--pins", pinsFile])).code).toBe(1);
+    const approved = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--pins", pinsFile, "--by", "alice"]);
+    expect(approved.code).toBe(0);
+
+    const second = await startHarness(policy, [fixtureServer("fixture", env)], { pinsFile });
+    try {
+      expect((await second.client.listTools()).tools.map((t) => t.name)).toContain("get_weather");
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("refuses contradictory sources with a usage error", async () => {
+    const { code, err } = await cli(["mcp", "--upstream", "http://127.0.0.1:1/mcp", "--", "node", "x.js"]);
+    expect(code).toBe(2);
+    expect(err).toMatch(/exactly one of/);
+  });
+});

@@ -1,0 +1,120 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { generateSigningKey, writeKeyFiles } from "../src/audit/index.js";
+import { runCli } from "../src/cli/program.js";
+import { openSqliteAuditStore } from "../src/store/index.js";
+import { makeFixture, type Fixture } from "./sandbox-helpers.js";
+
+let fx: Fixture;
+let xdg = "";
+const saved = { XDG_DATA_HOME: process.env.XDG_DATA_HOME, cwd: process.cwd() };
+
+beforeAll(() => {
+  fx = makeFixture();
+  xdg = join(fx.root, "xdg");
+  writeKeyFiles(join(xdg, "gatehouse", "audit.key"), generateSigningKey("test/gatehouse/audit/sandbox"));
+  process.env.XDG_DATA_HOME = xdg;
+  process.chdir(fx.work);
+});
+afterAll(async () => {
+  process.chdir(saved.cwd);
+  if (saved.XDG_DATA_HOME === undefined) delete process.env.XDG_DATA_HOME;
+  else process.env.XDG_DATA_HOME = saved.XDG_DATA_HOME;
+  await fx?.cleanup();
+});
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string; streamed: string }> {
+  let out = "";
+  let err = "";
+  let streamed = "";
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+    streamed += chunk.toString();
+    return true;
+  });
+  const spyErr = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    streamed += chunk.toString();
+    return true;
+  });
+  try {
+    const code = await runCli(argv, { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`) });
+    return { code, out, err, streamed };
+  } finally {
+    spy.mockRestore();
+    spyErr.mockRestore();
+  }
+}
+
+describe("gatehouse run", () => {
+  it("runs a command, streams its output and exits with its code", async () => {
+    const ok = await cli("run", "--", "sh", "-c", "echo out-marker; exit 0");
+    expect(ok.code).toBe(0);
+    expect(ok.streamed).toContain("out-marker");
+    const failed = await cli("run", "--", "sh", "-c", "exit 7");
+    expect(failed.code).toBe(7);
+  });
+
+  it("prints violations as JSON lines on stderr and records the run in the audit log", async () => {
+    const { code, err } = await cli("run", "--profile", "build", "--", "sh", "-c", "echo x > .git/hooks/pre-commit");
+    expect(code).not.toBe(0);
+    const lines = err.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const violation = lines.find((l) => l.gatehouse === "violation" && l.kind === "denied-write");
+    expect(violation).toMatchObject({ command: ["sh", "-c", "echo x > .git/hooks/pre-commit"] });
+    const store = openSqliteAuditStore(join(xdg, "gatehouse", "audit.db"), { readonly: true });
+    let stored = "";
+    try {
+      const next = await store.nextSeq();
+      for await (const page of store.readRecordBytes(0, next)) for (const r of page) stored += Buffer.from(r.bytes).toString("utf8");
+    } finally {
+      await store.close();
+    }
+    expect(stored).toContain("sandbox.run");
+    expect(stored).toContain("pre-commit");
+    expect(stored).toContain("denied-write");
+  });
+
+  it.each([
+    { name: "a missing command", argv: ["run"], code: 2, message: "no command to run" },
+    { name: "an unknown profile", argv: ["run", "--profile", "nope", "--", "touch", "MARKER"], code: 2, message: "no sandbox profile `nope`" },
+  ])("$name: exit $code, nothing run", async ({ argv, code, message }) => {
+    const result = await cli(...argv.map((a) => a.replace("MARKER", join(fx.root, "cli-marker"))));
+    expect(result.code).toBe(code);
+    expect(result.err).toContain(message);
+    expect(result.err).toContain('"gatehouse":"refused"');
+    expect(existsSync(join(fx.root, "cli-marker"))).toBe(false);
+  });
+
+  it("a policy with nonsensical limits: exit 1 with file:line:col, nothing run", async () => {
+    const dir = join(fx.root, "cli-policy");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "gatehouse.yaml");
+    writeFileSync(file, "sandbox:\n  profiles:\n    p:\n      limits:\n        memoryMb: -1\n");
+    const result = await cli("run", "--policy", file, "--profile", "p", "--", "touch", join(fx.root, "cli-marker"));
+    expect(result.code).toBe(1);
+    expect(result.err).toContain(`${file}:5:19 sandbox.profiles.p.limits.memoryMb`);
+    expect(existsSync(join(fx.root, "cli-marker"))).toBe(false);
+  });
+
+  it("refuses to run when the audit log cannot be opened", async () => {
+    process.env.XDG_DATA_HOME = join(fx.root, "no-keys-here");
+    try {
+      const result = await cli("run", "--", "touch", join(fx.root, "cli-marker"));
+      expect(result.code).toBe(1);
+      expect(result.err).toContain("audit-unavailable");
+      expect(existsSync(join(fx.root, "cli-marker"))).toBe(false);
+    } finally {
+      process.env.XDG_DATA_HOME = xdg;
+    }
+  });
+});
+
+describe("gatehouse doctor", () => {
+  it("reports bwrap, user namespaces, seccomp and cgroups", async () => {
+    const { code, out } = await cli("doctor");
+    expect(out).toMatch(/bubblewrap\s+ok/);
+    expect(out).toMatch(/user namespaces ok/);
+    expect(out).toMatch(/seccomp\s+ok/);
+    expect(out).toMatch(/cgroups\s+(v1|v2|hybrid)/);
+    expect(code).toBe(0);
+  });
+});
