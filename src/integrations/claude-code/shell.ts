@@ -11,7 +11,7 @@
  * ~260 ms per parse here; bash-parser is unmaintained since 2017 and takes ~200 ms to load;
  * mvdan-sh (GopherJS) takes ~1.2 s to load; shell-quote is a tokenizer that leaves `$(...)` inside
  * words. The hook runs before every tool call, so the parser must load in milliseconds
- * (docs/decisions/0007-bash-parser.md).
+ * (docs/decisions/0003-bash-parser.md).
  */
 
 /** Where a command was found: at the top of the line, or inside something that runs code. */
