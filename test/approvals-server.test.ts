@@ -130,6 +130,19 @@ describe("the webhook notifier", () => {
     expect(replay.status).toBe(409);
   });
 
+  it("when a request needs two approvers, refuses its approve links: one reader of the shared message cannot be both", async () => {
+    const r = await rig();
+    const id = await pending(r, { order: "ord_1", amount: 500 });
+    expect((await r.approvals.get(id))?.required).toBe(2);
+    for (const approver of ["alice", "bob"]) {
+      const link = linksOf(r.hook.bodies[0]!).find((l) => l.approver === approver && l.verdict === "approve")!;
+      const res = await fetch(localLink(r, link.url), { method: "POST" });
+      expect(res.status).toBe(403);
+      expect(await res.text()).toContain("needs 2 distinct approvers");
+    }
+    expect(await r.approvals.get(id)).toMatchObject({ status: "pending", answers: [] });
+  });
+
   it.each([
     ["an altered signature", (t: string) => `${t.slice(0, -2)}${t.endsWith("AA") ? "BB" : "AA"}`],
     ["a payload swapped to another approver", (t: string, id: string) => `${signLink(KEY, { requestId: id, approver: "bob", verdict: "approve", expiresMs: Date.now() + 60_000 }).split(".")[0]}.${t.split(".")[1]}`],

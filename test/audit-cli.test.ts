@@ -82,12 +82,12 @@ describe("gatehouse audit keygen", () => {
 });
 
 describe("gatehouse audit verify", () => {
-  it("exits 0 with exactly {ok, size, root} when the log is intact", async () => {
+  it("exits 0 with {ok, size, root} and how much of the log is signed when the log is intact", async () => {
     const { code, stdout } = await cli("audit", "verify", "--db", db, "--key", pubFile, "--checkpoint", published, "--json");
     expect(code).toBe(0);
     const out = JSON.parse(stdout) as Record<string, unknown>;
-    expect(Object.keys(out)).toEqual(["ok", "size", "root"]);
-    expect(out).toMatchObject({ ok: true, size: 31, root: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(Object.keys(out)).toEqual(["ok", "size", "root", "checkpointsVerified", "signedSize"]);
+    expect(out).toMatchObject({ ok: true, size: 31, root: expect.stringMatching(/^[0-9a-f]{64}$/), signedSize: 31, checkpointsVerified: expect.any(Number) });
   });
 
   it("prints a readable summary without --json", async () => {

@@ -88,6 +88,13 @@ const ROWS: Row[] = [
   ["cd home, then a relative path into ~/.ssh", "Bash", bash("cd ~ && cat .ssh/id_rsa"), "deny"],
   ["cd to a computed directory, then a relative path", "Bash", bash("cd $(dirname $X) && cat id_rsa"), "ask"],
   ["cd inside sh -c, then a relative path", "Bash", bash("sh -c 'cd ~/.aws; cat credentials'"), "deny"],
+  ["cd with -P, then a relative path into ~/.ssh", "Bash", bash("cd -P ~ && cat .ssh/id_rsa"), "deny"],
+  ["cd with --, then a relative path into ~/.ssh", "Bash", bash("cd -- ~ && cat .ssh/id_rsa"), "deny"],
+  ["builtin cd, then a relative path into ~/.ssh", "Bash", bash("builtin cd ~ && cat .ssh/id_rsa"), "deny"],
+  ["command cd, then a relative path into ~/.aws", "Bash", bash("command cd ~; cat .aws/credentials"), "deny"],
+  ["eval cd, then a relative path into ~/.ssh", "Bash", bash("eval cd ~; cat .ssh/id_rsa"), "deny"],
+  ["popd, then a relative path", "Bash", bash("popd && cat id_rsa"), "deny"],
+  ["the word cd as an argument is only a word", "Bash", bash("ls cd"), "allow"],
   // Quoting and parsing
   ["quoted operators are text", "Bash", bash(`echo "a && curl x; b"`), "allow"],
   ["an escaped semicolon is text", "Bash", bash("echo a\\; curl"), "allow"],

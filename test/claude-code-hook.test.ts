@@ -83,6 +83,21 @@ describe("Claude Code hook: intent and outcomes", () => {
     expect(JSON.stringify(events)).not.toContain(secret);
   });
 
+  it("withholds the output instead of passing it on raw when the scrubber fails", async () => {
+    const secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    const deps = { ...world.runtime.deps, scrubber: () => Promise.reject(new Error("rules failed to load")) };
+    const post = await handleHookEvent(
+      JSON.stringify({ ...base(), session_id: "sess-scrub", hook_event_name: "PostToolUse", tool_name: "Read", tool_input: { file_path: "src/index.ts" }, tool_response: { content: `token=${secret}` }, tool_use_id: "toolu_scrub_1" }),
+      deps,
+    );
+    expect(post.exitCode).toBe(0);
+    expect(post.stdout).not.toContain(secret);
+    expect(JSON.parse(post.stdout)).toEqual({
+      hookSpecificOutput: { hookEventName: "PostToolUse", updatedToolOutput: "[withheld by Gatehouse: the result could not be scrubbed of secrets]" },
+    });
+    expect(post.stderr).toContain("rules failed to load");
+  });
+
   it("pins the project directory per session: a `cd ~` by the agent does not widen the allowed directories", async () => {
     const write = { file_path: `${world.home}/.profile`, content: "curl x | sh" };
     const inProject = preToolUse(world, "Read", { file_path: "src/index.ts" }, { session_id: "sess-pin" });

@@ -173,9 +173,10 @@ export function createApprovals(options: ApprovalsOptions): Approvals {
       return denyDecision("approval-error", "the approval check got an ask without agent or policy digest; refusing", { policyDigest: policyDigest ?? "" });
     }
     const args = asked.args ?? action.args;
-    const digest = actionDigest({ agent, tool: action.tool, args, policyDigest });
-    const nowMs = now();
     const required = asked.approvers ?? 1;
+    const bound = { agent, tool: action.tool, args, policyDigest, environment: asked.environment, principal: action.principal, approvers: required };
+    const digest = actionDigest(bound);
+    const nowMs = now();
     const latest = await store.latestForDigest(digest);
 
     if (latest && latest.status === "approved" && latest.expiresMs > nowMs && (await store.consume(latest.id, nowMs))) {
@@ -189,7 +190,7 @@ export function createApprovals(options: ApprovalsOptions): Approvals {
       };
     }
 
-    const grant = await findGrant(action.tool, agent, policyDigest, args, required, nowMs, latest);
+    const grant = await findGrant(bound, digest, nowMs, latest);
     if (grant) {
       return {
         ...asked,
@@ -259,24 +260,22 @@ export function createApprovals(options: ApprovalsOptions): Approvals {
   }
 
   async function findGrant(
-    tool: string,
-    agent: string,
-    policyDigest: string,
-    args: unknown,
-    required: number,
+    bound: { agent: string; tool: string; args: unknown; policyDigest: string; environment?: string | undefined; principal?: string | undefined; approvers: number },
+    digest: string,
     nowMs: number,
     latest: StoredApprovalRequest | undefined,
   ): Promise<StoredGrant | undefined> {
+    const { tool, agent, policyDigest, args, approvers: required } = bound;
     const grants = await store.activeGrants({ tool, agent, policyDigest, nowMs });
     for (const grant of grants) {
       if (grant.approvals < required) continue; // a grant never lowers the number of approvers a rule asks for
-      let matches: boolean;
-      if (grant.args === undefined) {
-        const source = latest?.id === grant.requestId ? latest : await store.get(grant.requestId);
-        matches = source !== undefined && source.digest === actionDigest({ agent, tool, args, policyDigest });
-      } else {
-        matches = matcherFor(grant)(args);
-      }
+      // A grant never covers its own creator's calls: that would be approving oneself.
+      if (bound.principal !== undefined && bound.principal === grant.createdBy) continue;
+      const source = latest?.id === grant.requestId ? latest : await store.get(grant.requestId);
+      if (!source) continue;
+      // A grant given for one environment (staging) never covers another (production).
+      if ((source.environment ?? "") !== (bound.environment ?? "")) continue;
+      const matches = grant.args === undefined ? source.digest === digest : matcherFor(grant)(args);
       if (matches && (await store.useGrant(grant.id, nowMs))) return grant;
     }
     return undefined;

@@ -98,7 +98,9 @@ export function registerAuditCommand(program: Command, io: CliIO): void {
         throw new CliExit(1);
       }
       if (opts.json) {
-        io.out(JSON.stringify({ ok: true, size: result.size, root: result.root }));
+        // How much of the log a signature covers: records past `signedSize` are unchecked by
+        // any checkpoint, and a script must be able to see that without parsing text.
+        io.out(JSON.stringify({ ok: true, size: result.size, root: result.root, checkpointsVerified: result.checkpointsVerified, signedSize: Math.max(result.signedSize, 0) }));
       } else {
         const unsigned = result.size - Math.max(result.signedSize, 0);
         io.out(`ok: ${result.size} records, root ${result.root}`);

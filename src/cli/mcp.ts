@@ -15,7 +15,7 @@ import {
   type McpConfig,
   type McpServerConfig,
 } from "../integrations/index.js";
-import { createScrubber } from "../secrets/index.js";
+import { scrubberForSecrets } from "../secrets/index.js";
 import { openSqliteApprovalStore, StoreError } from "../store/index.js";
 import { CliExit, type CliIO } from "./io.js";
 import { loadOrExit } from "./policy.js";
@@ -70,7 +70,7 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
       const dataDir = flags.dataDir ?? defaultDataDir();
       const audit = await openLog(dataDir, io);
       const log = (line: string) => io.err(`gatehouse mcp: ${line}`);
-      const scrubber = createScrubber();
+      const scrubber = await scrubberForSecrets(policy.file.secrets);
       // With an `approvers:` section, an `ask` becomes a durable request in the data directory's
       // approvals database; without one, an `ask` can never be answered and the call does not run.
       const approvalsSetup = policy.file.approvers

@@ -30,7 +30,7 @@ describe("canonicalJson (RFC 8785)", () => {
 });
 
 describe("actionDigest", () => {
-  const base = { agent: "bot", tool: "send_email", args: { to: ["a@example.com"], n: 1 }, policyDigest: "p1" };
+  const base = { agent: "bot", tool: "send_email", args: { to: ["a@example.com"], n: 1 }, policyDigest: "p1", environment: "production", principal: "bob", approvers: 1 };
 
   it("ignores key order", () => {
     expect(actionDigest(base)).toBe(actionDigest({ ...base, args: { n: 1, to: ["a@example.com"] } }));
@@ -42,6 +42,9 @@ describe("actionDigest", () => {
     ["one argument byte", { args: { to: ["a@example.con"], n: 1 } }],
     ["a number spelled as a string", { args: { to: ["a@example.com"], n: "1" } }],
     ["another policy", { policyDigest: "p2" }],
+    ["another environment", { environment: "staging" }],
+    ["another principal", { principal: "alice" }],
+    ["more approvers", { approvers: 2 }],
   ])("changes with %s", (_name, change) => {
     expect(actionDigest({ ...base, ...change })).not.toBe(actionDigest(base));
   });

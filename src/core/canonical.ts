@@ -30,16 +30,31 @@ export function sha256Hex(data: string | Uint8Array): string {
 }
 
 /**
- * The digest that binds an approval to one exact call: agent, tool, canonical arguments and the
- * policy that was in force. Any byte of difference gives another digest.
+ * The digest that binds an approval to one exact call: who acts (agent, principal), where
+ * (environment), what (tool, canonical arguments), under which policy, and how many approvers
+ * the call needs. Any byte of difference gives another digest, so an approval given for a
+ * staging call, for another principal, or with fewer approvers never covers this one.
  */
 export function actionDigest(parts: {
   agent: string;
   tool: string;
   args: unknown;
   policyDigest: string;
+  environment?: string;
+  principal?: string;
+  approvers: number;
 }): string {
-  return sha256Hex(canonicalJson({ agent: parts.agent, args: parts.args, policy: parts.policyDigest, tool: parts.tool }));
+  return sha256Hex(
+    canonicalJson({
+      agent: parts.agent,
+      approvers: parts.approvers,
+      args: parts.args,
+      environment: parts.environment ?? "",
+      policy: parts.policyDigest,
+      principal: parts.principal ?? "",
+      tool: parts.tool,
+    }),
+  );
 }
 
 function assertJsonValue(value: unknown, seen: Set<object>): void {

@@ -1,4 +1,4 @@
-export { RISK_CLASSES, ENVIRONMENTS, isRisk, isEnvironment } from "./risk.js";
+export { RISK_CLASSES, ENVIRONMENTS, isEnvironment } from "./risk.js";
 export type { Risk, Environment } from "./risk.js";
 export type { Action, ActionId } from "./action.js";
 export { DECISION_CODES, denyDecision } from "./decision.js";

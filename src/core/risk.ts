@@ -9,11 +9,6 @@ export const ENVIRONMENTS = ["development", "staging", "production"] as const;
 
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-/** Returns true when `value` is one of the risk classes. */
-export function isRisk(value: unknown): value is Risk {
-  return typeof value === "string" && (RISK_CLASSES as readonly string[]).includes(value);
-}
-
 /** Returns true when `value` is one of the environments. */
 export function isEnvironment(value: unknown): value is Environment {
   return typeof value === "string" && (ENVIRONMENTS as readonly string[]).includes(value);

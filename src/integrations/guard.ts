@@ -209,6 +209,9 @@ async function callGuarded(
       return execute(call, "dry-run", reason);
     case "allow":
       return execute(call, "run", reason);
+    default:
+      // A check from outside this package answered with something that is not a verdict.
+      return { status: "denied", code: "gate-error", message: `Gatehouse denied \`${name}\`: the gate gave no valid verdict`, rules: decision.rules };
   }
 }
 
@@ -231,11 +234,11 @@ async function execute(call: Call, mode: "run" | "dry-run", reason: string): Pro
   const { runtime, name, tool, decision } = call;
   const implementation = mode === "run" ? tool.run : tool.dryRun;
   if (!implementation) {
-    return {
+    return withRecordedOutcome(call, { status: "dry-run" }, {
       status: "dry-run",
       message: `\`${name}\` was not run: the gate asked for a dry run (${reason}) and the tool has no preview.`,
       rules: decision.rules,
-    };
+    });
   }
   let secrets: SecretLease | undefined;
   if (runtime.secrets) {

@@ -131,9 +131,12 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       throw new SandboxError("profile-unknown", `no sandbox profile \`${name}\``, `known profiles: ${known.join(", ")}`);
     }
     const runId = randomUUID();
-    const hostEnv = { ...(deps.hostEnv ?? process.env), ...(options.env ?? {}) };
-    const home = hostEnv.HOME && isAbsolute(hostEnv.HOME) && hostEnv.HOME !== "/" ? hostEnv.HOME : homedir();
-    const dataDir = deps.dataDir ?? defaultDataDir(hostEnv, home);
+    const realEnv = deps.hostEnv ?? process.env;
+    const hostEnv = { ...realEnv, ...(options.env ?? {}) };
+    // Where the credential stores and Gatehouse's data live is a fact of the host, never of the
+    // caller's `env`: `env: { HOME: "/tmp/x" }` must not move the masks off the real ~/.ssh.
+    const home = realEnv.HOME && isAbsolute(realEnv.HOME) && realEnv.HOME !== "/" ? realEnv.HOME : homedir();
+    const dataDir = deps.dataDir ?? defaultDataDir(realEnv, home);
     const args = { command: command.map(String), profile: name, cwd: options.cwd ?? process.cwd() };
     const event = (e: Omit<AuditEvent, "time" | "action" | "tool" | "args">): AuditEvent => ({
       time: clock().toISOString(),

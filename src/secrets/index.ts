@@ -39,7 +39,7 @@ export { DEFAULT_RULES } from "./rules.js";
 export type { PatternRule } from "./rules.js";
 export { ENCODINGS, variantsOf } from "./variants.js";
 export type { Encoding, Variant } from "./variants.js";
-export { withSecrets, scrubError, scrubbingAuditSink } from "./wrap.js";
+export { withSecrets, scrubError, scrubbingAuditSink, scrubberForSecrets } from "./wrap.js";
 export type { WithLease } from "./wrap.js";
 export { mintToken, signingPublicJwk } from "./tokens.js";
 export type { TokenRequest, MintedToken } from "./tokens.js";

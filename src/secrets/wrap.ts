@@ -1,6 +1,8 @@
 import type { AuditEvent, AuditSink } from "../core/index.js";
 import type { LeaseContext, SecretBroker, SecretLease } from "./broker.js";
-import type { Scrubber } from "./scrubber.js";
+import { createSecretBroker } from "./broker.js";
+import { createScrubber, type Scrubber } from "./scrubber.js";
+import type { SecretsConfig } from "./schema.js";
 
 /** What a tool wrapped by {@link withSecrets} receives besides its arguments. */
 export type WithLease<C> = C & { readonly secrets: SecretLease };
@@ -65,4 +67,22 @@ export function scrubbingAuditSink(sink: AuditSink, scrubber: Scrubber): AuditSi
   return {
     append: (event: AuditEvent) => sink.append(scrubber.scrubValue(event) as AuditEvent),
   };
+}
+
+/**
+ * The scrubber for an entry point that hands tools no secrets itself (the Claude Code hook, the
+ * MCP gateway): it still knows every value the policy's `secrets:` section declares, resolved
+ * once now, so a declared password with no vendor pattern is scrubbed too. Without a section,
+ * the vendor-pattern scrubber.
+ *
+ * @example
+ * const scrubber = await scrubberForSecrets(policy.file.secrets);
+ */
+export async function scrubberForSecrets(config: SecretsConfig | undefined): Promise<Scrubber> {
+  if (!config) return createScrubber();
+  const broker = createSecretBroker({ config });
+  // check() resolves every declared value into the broker's scrubber and reports (never throws)
+  // the ones it cannot get; a value that cannot be had here cannot leak from here either.
+  await broker.check();
+  return broker.scrubber;
 }

@@ -180,6 +180,16 @@ export async function createControlServer(options: ControlServerOptions): Promis
     }
     const request = await options.approvals.get(claim.requestId);
     if (!request) return sendHtml(res, 404, messagePage("Not found", "the request this link answers no longer exists"));
+    // Every approver's link goes into one shared message: whoever can read it could click
+    // "approve as alice" and then "as bob". So links never approve a request that needs several
+    // distinct people; each of them answers with their own token instead.
+    if (claim.verdict === "approve" && request.required > 1) {
+      return sendHtml(
+        res,
+        403,
+        messagePage("Link refused", `request ${request.id} needs ${request.required} distinct approvers; approve it with your own token: gatehouse approvals approve ${request.id}`),
+      );
+    }
     if (method === "GET") {
       // GET only shows the request: chat apps fetch links to preview them, and that must answer nothing.
       return sendHtml(res, 200, linkConfirmPage(request, claim.approver, claim.verdict, `/links/${token}`));

@@ -3,6 +3,9 @@ import type { ClaudeCodeConfig } from "./schema.js";
 import { containsProtected, expandPath, globReachesProtected, judgePath, type PathRules } from "./paths.js";
 import { parseNested, parseShell, type ShellCommand, type ShellContext, type ShellParse, type ShellWord } from "./shell.js";
 
+/** Builtins that run `cd` for the shell they are in: `builtin cd ~`, `command cd ~`, `eval cd ~`. */
+const DIRECTORY_WRAPPERS = new Set(["builtin", "command", "eval", "exec"]);
+
 type Verdict = "allow" | "ask" | "deny";
 
 /** The Bash analyser's answer for one command line. */
@@ -99,8 +102,24 @@ function judgeParse(parsed: ShellParse, options: BashOptions, context: ShellCont
   // may have changed to; a change to a computed directory leaves relative paths unjudgeable.
   const cwds = new Set([options.rules.cwd]);
   for (const command of parsed.commands) {
-    const [head, target] = command.words;
-    if (head?.values?.length !== 1 || (head.values[0] !== "cd" && head.values[0] !== "pushd")) continue;
+    const [head, target, ...more] = command.words;
+    const simple = head?.values?.length === 1 && (head.values[0] === "cd" || head.values[0] === "pushd");
+    // Only `cd TARGET` / `pushd TARGET` is followed. Any other spelling (`cd -P ~`, `cd -- ~`,
+    // `builtin cd ~`, `command cd ~`, `eval cd ~`, `popd`) moves to a directory we cannot know.
+    const headValue = head?.values?.length === 1 ? head.values[0] : undefined;
+    const changesDirectory =
+      headValue === "popd" ||
+      (headValue !== undefined &&
+        DIRECTORY_WRAPPERS.has(headValue) &&
+        command.words.slice(1).some((w) => w.values === null || w.values.some((v) => /^\s*(cd|pushd|popd)(\s|$)/.test(v))));
+    if (!simple) {
+      if (changesDirectory) raise(state, "deny", "the line changes directory in a way Gatehouse cannot follow, so its relative paths cannot be judged");
+      continue;
+    }
+    if (more.length > 0 || target?.values?.some((v) => v.startsWith("-"))) {
+      raise(state, "deny", `\`${head.raw}\` with options or several arguments is not followed, so the line's relative paths cannot be judged`);
+      continue;
+    }
     if (!target) {
       cwds.add(options.rules.home);
       continue;

@@ -281,12 +281,32 @@ function callId(event: { session_id: string; tool_use_id?: string | undefined },
   return event.tool_use_id ? `claude-code:${event.tool_use_id}` : `claude-code:${event.session_id}:${(deps.clock ?? (() => new Date()))().getTime()}`;
 }
 
+/**
+ * The tool has already run: a failure here cannot stop it, so the answer replaces its output.
+ * A plain exit 2 would let Claude Code hand the unscrubbed, unrecorded output to the model.
+ */
+function withheldAnswer(event: PostToolUseEvent, why: string, error: unknown): HookAnswer {
+  const withheld = `[withheld by Gatehouse: ${why}]`;
+  return {
+    exitCode: 0,
+    stdout: `${JSON.stringify({ hookSpecificOutput: { hookEventName: "PostToolUse", updatedToolOutput: withheld, ...(event.tool_name.startsWith("mcp__") ? { updatedMCPToolOutput: withheld } : {}) } })}\n`,
+    stderr: `gatehouse: ${why} (${event.tool_name}): ${error instanceof Error ? error.message : String(error)}\n`,
+  };
+}
+
 async function postToolUse(event: PostToolUseEvent, deps: HookDependencies): Promise<HookAnswer> {
-  const scrubber = await deps.scrubber();
-  const scrubbed = scrubber.scrubValue(event.tool_response);
+  let scrubbed: unknown;
+  let scrubbedInput: unknown;
+  try {
+    const scrubber = await deps.scrubber();
+    scrubbed = scrubber.scrubValue(event.tool_response);
+    scrubbedInput = scrubber.scrubValue(event.tool_input);
+  } catch (error) {
+    return withheldAnswer(event, "the result could not be scrubbed of secrets", error);
+  }
   const changed = JSON.stringify(scrubbed) !== JSON.stringify(event.tool_response);
   const intent = await deps.intents.get(event.session_id);
-  const action = actionFor(event, scrubber.scrubValue(event.tool_input), deps, intent);
+  const action = actionFor(event, scrubbedInput, deps, intent);
   const id = callId(event, deps);
   try {
     await deps.makeGate(() => id).recordOutcome(id, action, {
@@ -296,12 +316,7 @@ async function postToolUse(event: PostToolUseEvent, deps: HookDependencies): Pro
     });
   } catch (error) {
     // Nothing leaves unrecorded: withhold the output from the model.
-    const withheld = "[withheld by Gatehouse: the audit log could not record this result]";
-    return {
-      exitCode: 0,
-      stdout: `${JSON.stringify({ hookSpecificOutput: { hookEventName: "PostToolUse", updatedToolOutput: withheld, ...(event.tool_name.startsWith("mcp__") ? { updatedMCPToolOutput: withheld } : {}) } })}\n`,
-      stderr: `gatehouse: the audit log could not record the result of ${event.tool_name}: ${error instanceof Error ? error.message : String(error)}\n`,
-    };
+    return withheldAnswer(event, "the audit log could not record this result", error);
   }
   if (!changed) return { exitCode: 0, stdout: "", stderr: "" };
   return {

@@ -72,7 +72,7 @@ export async function createHookRuntime(options: HookRuntimeOptions): Promise<Ho
       neverWritable: [resolve(options.policyPath)],
     },
     intents: fileIntentStore(join(options.dataDir, "claude-code", "sessions")),
-    scrubber: () => (scrubber ??= import("../../secrets/index.js").then(({ createScrubber }) => createScrubber())),
+    scrubber: () => (scrubber ??= import("../../secrets/index.js").then(({ scrubberForSecrets }) => scrubberForSecrets(policy.file.secrets))),
     gatehouseCommand: options.gatehouseCommand ?? "gatehouse",
   };
   return { deps, close };

@@ -111,6 +111,9 @@ export interface McpGateway {
  * await gateway.createServer().connect(new StdioServerTransport());
  */
 export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGateway> {
+  // False until the first catalogue is built (blocked tools are reported during it). Declared
+  // first: an upstream may announce a changed tool list while it is still being connected.
+  let ready = false;
   const log = options.log ?? (() => undefined);
   const clock = options.clock ?? (() => new Date());
   const connect = options.connect ?? ((config: McpServerConfig, events: UpstreamEvents) => connectUpstream(config, events));
@@ -140,8 +143,6 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     throw new McpGatewayError("mcp-upstream-unreachable", "no upstream MCP server could be reached", "see the lines above for each server's error");
   }
 
-  // False only while the first catalogue is built (blocked tools are reported during it).
-  let ready = false;
   let catalog: Catalog = await build();
   ready = true;
   let gate: Gate = makeGate(catalog.policy);
@@ -174,7 +175,16 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     try {
       await refresh();
     } catch (error) {
-      log(`refreshing the tool list failed: ${errorText(error)}`);
+      if (!ready) {
+        // The first catalogue is still being built; it is what will be served.
+        log(`refreshing the tool list failed while the first one was built: ${errorText(error)}`);
+        return;
+      }
+      // Fail closed: the old list may hold a tool that just changed (and was never pinned), so
+      // nothing is served until a refresh succeeds.
+      catalog = { ...catalog, tools: new Map(), actions: new Map() };
+      log(`refreshing the tool list failed; serving no tools until it succeeds: ${errorText(error)}`);
+      for (const server of servers) await server.sendToolListChanged().catch(() => undefined);
     }
   }
 
