@@ -2,7 +2,7 @@ import type { AuditSink } from "../core/index.js";
 import type { ApprovalStore } from "../store/index.js";
 import { createApprovals, type Approvals, type ApprovalsOptions } from "./approvals.js";
 import { createApproverDirectory, type ApproverDirectory } from "./directory.js";
-import { parseDuration, type ApprovalsConfig, type ApproversConfig } from "./schema.js";
+import { parseDuration, type ApprovalsConfig, type ApproversConfig } from "../policy/index.js";
 import type { Notifier } from "./types.js";
 import { createWebhookNotifier } from "./webhook.js";
 

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { ApproverRole, ApproversConfig } from "./schema.js";
+import type { ApproverRole, ApproversConfig } from "../policy/index.js";
 
 /** An approver as the approvals module sees it. */
 export interface Approver {

@@ -16,8 +16,8 @@ export {
   DurationSchema,
   APPROVER_ROLES,
   parseDuration,
-} from "./schema.js";
-export type { ApproversConfig, ApproverConfig, ApprovalsConfig, WebhookConfig, ApproverRole } from "./schema.js";
+} from "../policy/index.js";
+export type { ApproversConfig, ApproverConfig, ApprovalsConfig, WebhookConfig, ApproverRole } from "../policy/index.js";
 export { createWebhookNotifier, slackPayload } from "./webhook.js";
 export type { WebhookNotifierOptions } from "./webhook.js";
 export type { ApprovalRequest, ApprovalAnswer, ApprovalStatus, Grant, Notifier } from "./types.js";

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { auditConfigSchema } from "./config.js";
+import { auditConfigSchema } from "../policy/index.js";
 import { readSigningKeyFile, readVerifierKeyFile, writeKeyFiles } from "./keys.js";
 import { generateSigningKey } from "./note.js";
 import { defaultDataDir } from "./paths.js";

@@ -13,3 +13,26 @@ export { NAMESPACE_SEPARATOR, McpServerSchema, McpConfigSchema } from "./section
 export type { McpServerConfig, McpConfig } from "./sections/mcp.js";
 export { ClaudeCodeConfigSchema } from "./sections/claude-code.js";
 export type { ClaudeCodeConfig } from "./sections/claude-code.js";
+export {
+  ApproversSchema,
+  ApproverSchema,
+  ApprovalsConfigSchema,
+  WebhookConfigSchema,
+  DurationSchema,
+  APPROVER_ROLES,
+  parseDuration,
+} from "./sections/approvals.js";
+export type { ApproversConfig, ApproverConfig, ApprovalsConfig, WebhookConfig, ApproverRole } from "./sections/approvals.js";
+export { auditConfigSchema } from "./sections/audit.js";
+export type { AuditConfig } from "./sections/audit.js";
+export { SecretsConfigSchema, SecretSourceSchema, MAX_TOKEN_TTL_SECONDS, HANDLE_NAME, checkSecretBindings } from "./sections/secrets.js";
+export type {
+  SecretsConfig,
+  SecretSource,
+  HandleConfig,
+  TokenConfig,
+  SigningConfig,
+  VaultServerConfig,
+  ScrubConfig,
+  SecretsConfigProblem,
+} from "./sections/secrets.js";

@@ -5,7 +5,7 @@ import type { Risk, Verdict } from "../core/index.js";
 import { canonicalJson, sha256Hex } from "../core/index.js";
 import { ArgsSchemaError, compileArgsCheck, createArgsCompiler, type ArgsCheck } from "./args.js";
 import { CelCompileError, compileCondition, type CompiledCondition } from "./cel.js";
-import { checkSecretBindings } from "../secrets/index.js";
+import { checkSecretBindings } from "./sections/secrets.js";
 import { PolicyError, type PolicyErrorCode, type PolicyProblem } from "./errors.js";
 import { PolicySchema, type AgentConfig, type PolicyFile, type RuleConfig } from "./schema.js";
 import { closestMatch } from "./suggest.js";

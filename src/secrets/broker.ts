@@ -9,7 +9,7 @@ import {
   resolveSource,
   type SecretProviders,
 } from "./providers.js";
-import type { SecretsConfig, SecretSource } from "./schema.js";
+import type { SecretsConfig, SecretSource } from "../policy/index.js";
 import { createScrubber, type Scrubber } from "./scrubber.js";
 import { mintToken, signingPublicJwk } from "./tokens.js";
 

@@ -2,18 +2,8 @@ import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from "yaml";
 import { SecretError } from "./errors.js";
 import type { z } from "zod";
-import { SecretsConfigSchema, type SecretsConfig } from "./schema.js";
+import { SecretsConfigSchema, type SecretsConfig, type SecretsConfigProblem } from "../policy/index.js";
 
-/** One thing wrong with a `secrets:` section, with the place a person can open. */
-export interface SecretsConfigProblem {
-  readonly file: string;
-  /** 1-based; 0 when unknown. */
-  readonly line: number;
-  readonly column: number;
-  /** Dotted path from the top of the policy file (`secrets.handles.stripe_key.from`). */
-  readonly field: string;
-  readonly message: string;
-}
 
 /** A `secrets:` section that does not validate; carries every problem, not just the first. */
 export class SecretsConfigError extends SecretError {
@@ -121,32 +111,4 @@ function nearestNode(root: unknown, path: readonly string[], key = false): Node 
     }
   }
   return node;
-}
-
-/**
- * Checks that every tool a secret is bound to is a tool the policy lists; a typo there would
- * silently leave the real tool without its secret (it would then be denied, but for the wrong
- * reason). Returns problems rather than throwing, so the policy loader can report them with its own.
- */
-export function checkSecretBindings(config: SecretsConfig, toolNames: Iterable<string>): SecretsConfigProblem[] {
-  const tools = new Set(toolNames);
-  const problems: SecretsConfigProblem[] = [];
-  const bound: [string, string, readonly string[]][] = [
-    ...Object.entries(config.handles ?? {}).map(([name, spec]): [string, string, readonly string[]] => ["handles", name, spec.tools]),
-    ...Object.entries(config.tokens ?? {}).map(([name, spec]): [string, string, readonly string[]] => ["tokens", name, spec.tools]),
-  ];
-  for (const [group, name, list] of bound) {
-    list.forEach((tool, index) => {
-      if (!tools.has(tool)) {
-        problems.push({
-          file: "",
-          line: 0,
-          column: 0,
-          field: `secrets.${group}.${name}.tools.${index}`,
-          message: `\`${tool}\` is not a tool of the policy`,
-        });
-      }
-    });
-  }
-  return problems;
 }

@@ -5,7 +5,7 @@ export {
   SecretSourceSchema,
   MAX_TOKEN_TTL_SECONDS,
   HANDLE_NAME,
-} from "./schema.js";
+} from "../policy/index.js";
 export type {
   SecretsConfig,
   SecretSource,
@@ -14,15 +14,15 @@ export type {
   SigningConfig,
   VaultServerConfig,
   ScrubConfig,
-} from "./schema.js";
+  SecretsConfigProblem,
+} from "../policy/index.js";
 export {
   parseSecretsConfig,
   loadSecretsConfigFile,
-  checkSecretBindings,
   formatConfigProblem,
   SecretsConfigError,
 } from "./config.js";
-export type { SecretsConfigProblem } from "./config.js";
+export { checkSecretBindings } from "../policy/index.js";
 export {
   createEnvProvider,
   createFileProvider,

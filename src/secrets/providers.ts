@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { SecretError } from "./errors.js";
-import type { SecretSource, VaultServerConfig } from "./schema.js";
+import type { SecretSource, VaultServerConfig } from "../policy/index.js";
 
 /** Shortest value Gatehouse accepts: shorter ones cannot be told apart from ordinary text when scrubbing. */
 export const MIN_SECRET_LENGTH = 8;

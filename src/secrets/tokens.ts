@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from "node:crypto";
 import { SignJWT, exportJWK, type JWK } from "jose";
 import { SecretError } from "./errors.js";
-import { MAX_TOKEN_TTL_SECONDS, type SigningConfig } from "./schema.js";
+import { MAX_TOKEN_TTL_SECONDS, type SigningConfig } from "../policy/index.js";
 
 /** What one minted token says. */
 export interface TokenRequest {

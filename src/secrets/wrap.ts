@@ -2,7 +2,7 @@ import type { AuditEvent, AuditSink } from "../core/index.js";
 import type { LeaseContext, SecretBroker, SecretLease } from "./broker.js";
 import { createSecretBroker } from "./broker.js";
 import { createScrubber, type Scrubber } from "./scrubber.js";
-import type { SecretsConfig } from "./schema.js";
+import type { SecretsConfig } from "../policy/index.js";
 
 /** What a tool wrapped by {@link withSecrets} receives besides its arguments. */
 export type WithLease<C> = C & { readonly secrets: SecretLease };
