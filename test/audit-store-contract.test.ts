@@ -155,6 +155,25 @@ describe.each([{ make: sqliteBackend }, { make: postgresBackend }])("audit store
       expect(report.ok).toBe(false);
       expect(report.problems[0]).toMatchObject({ code: "record-changed", index: 11 });
     });
+
+    it("signs one checkpoint when several are asked for at once, and keeps writing", async () => {
+      const logStore = await backend.open();
+      const key = generateSigningKey("contract.example/gatehouse/audit");
+      const log = await openAuditLog({ store: logStore, signingKey: key });
+      try {
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(Array.from({ length: 5 }, (_, i) => log.append(sampleEvent(round * 5 + i))));
+          // Two signings of the same size at once must not collide on the store's unique size.
+          const notes = await Promise.all([log.checkpoint(), log.checkpoint(), log.checkpoint()]);
+          expect(notes.filter((n) => n !== undefined)).toHaveLength(1);
+          expect(log.status()).toMatchObject({ size: (round + 1) * 5, checkpointSize: (round + 1) * 5 });
+          expect(log.status().failure).toBeUndefined();
+        }
+        await log.append(sampleEvent(99));
+      } finally {
+        await log.close();
+      }
+    });
   });
 });
 

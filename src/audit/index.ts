@@ -43,5 +43,3 @@ export type { TailOptions } from "./tail.js";
 export { decodeRecord, RECORD_VERSION } from "./record.js";
 export type { AuditRecord, StoredEvent, StoredOutcome, TruncatedResult, Redactor, RedactField } from "./record.js";
 export { defaultDataDir, AUDIT_FILES } from "./paths.js";
-export { auditConfigSchema } from "../policy/index.js";
-export type { AuditConfig } from "../policy/index.js";

@@ -309,7 +309,17 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
     for (const p of batch) p.resolve();
   }
 
-  async function signNow(): Promise<string | undefined> {
+  // One signing at a time: two at the same size would both insert it, collide on the store's
+  // unique size and stop the log (a caller's checkpoint() racing the timer's, or a second caller).
+  let signing: Promise<unknown> = Promise.resolve();
+  function signNow(): Promise<string | undefined> {
+    const run = signing.then(signOnce, signOnce);
+    signing = run.catch(() => undefined);
+    return run;
+  }
+
+  async function signOnce(): Promise<string | undefined> {
+    if (failure) throw failure;
     if (tree.size === checkpointSize) return undefined;
     const size = tree.size;
     const note = signCheckpoint({ origin, size, root: tree.root() }, key);
