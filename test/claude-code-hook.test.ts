@@ -160,6 +160,27 @@ describe("gatehouse hook claude-code (a real process)", () => {
     expect(result.stderr).toMatch(/hook-audit-unavailable/);
   });
 
+  it("denies on its own deadline when judging hangs, before Claude Code's timeout would let the call through", async () => {
+    // stdin that never ends stands for any hang: the hook cannot read the event, let alone judge it.
+    const child = spawn(process.execPath, ["--import", "tsx", main, "hook", "claude-code", "--deadline", "2", "--policy", "/nonexistent/policy.yaml"], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const started = Date.now();
+    const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    child.stdin.destroy();
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/hook-timed-out/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 30_000);
+
+  it("refuses a deadline that is not a number of seconds", () => {
+    const result = run("{}", ["--deadline", "soon"]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/--deadline/);
+  });
+
   it("exits 2 for a policy that does not load", () => {
     const result = run(preToolUse(world, "Bash", { command: "ls" }), ["--policy", "/nonexistent/policy.yaml", "--data-dir", world.dataDir]);
     expect(result.status).toBe(2);

@@ -1,6 +1,6 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { CliExit, type CliIO } from "./io.js";
 
 interface HookFlags {
@@ -8,6 +8,22 @@ interface HookFlags {
   socket?: string;
   serve?: boolean;
   dataDir?: string;
+  deadline: number;
+}
+
+/**
+ * How long a direct-mode hook may take before it denies on its own. Claude Code lets a hook that
+ * times out through (a non-blocking error), so the hook must answer first: the installed
+ * entries give Claude Code 60 s, and 50 s leaves room for a slow start.
+ */
+const DEFAULT_DEADLINE_SECONDS = 50;
+
+function deadlineSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || !(n > 0) || n > 3600) {
+    throw new InvalidArgumentError("give seconds between 0 and 3600, below the hook's timeout in Claude Code's settings");
+  }
+  return n;
 }
 
 /** The policy the hook uses when `--policy` is not given: outside every project, so the agent cannot edit it. */
@@ -28,7 +44,7 @@ function selfCommand(): string {
  * hook event (JSON on stdin) in Claude Code's output format; exit 2 with the reason on stderr for
  * anything it cannot judge (a blocking error in Claude Code: the tool does not run).
  */
-export function registerHookCommand(program: Command, io: CliIO): void {
+export function registerHookCommand(program: Command, io: CliIO, exit: (code: number) => void = (code) => process.exit(code)): void {
   const hook = program.command("hook").description("answer agent hooks (Claude Code) from the policy");
   hook
     .command("claude-code")
@@ -37,7 +53,15 @@ export function registerHookCommand(program: Command, io: CliIO): void {
     .option("--socket <path>", "forward the event to a running hook server instead of loading the policy")
     .option("--serve", "run the long-lived hook server on --socket (default <data dir>/claude-code/hook.sock)")
     .option("--data-dir <dir>", "Gatehouse's data directory (audit log, session state)")
+    .option("--deadline <seconds>", "deny (exit 2) when no answer is ready in this many seconds; keep it below the hook's timeout", deadlineSeconds, DEFAULT_DEADLINE_SECONDS)
     .action(async (flags: HookFlags) => {
+      // A hook Claude Code times out counts as a non-blocking error and the tool runs: deny first.
+      const deadline = flags.serve
+        ? undefined
+        : setTimeout(() => {
+            io.err(`gatehouse: denied (hook-timed-out): no answer within ${flags.deadline}s\n  help: find what judging waits on (a locked audit database, an approvals store that does not answer)`);
+            exit(2);
+          }, flags.deadline * 1000);
       try {
         await answerHook(flags, io);
       } catch (error) {
@@ -45,6 +69,8 @@ export function registerHookCommand(program: Command, io: CliIO): void {
         // Exit 1 would be a non-blocking error to Claude Code (the tool runs): every failure is 2.
         io.err(`gatehouse: denied (hook-internal-error): ${error instanceof Error ? error.message : String(error)}`);
         throw new CliExit(2);
+      } finally {
+        clearTimeout(deadline);
       }
     });
 }

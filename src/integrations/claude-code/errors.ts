@@ -15,6 +15,7 @@ export const CLAUDE_CODE_ERROR_CODES = [
   "hook-server-unavailable",
   "settings-invalid",
   "settings-unwritable",
+  "hook-timed-out",
 ] as const;
 
 export type ClaudeCodeErrorCode = (typeof CLAUDE_CODE_ERROR_CODES)[number];
