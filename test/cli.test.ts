@@ -108,6 +108,9 @@ describe("gatehouse demo", () => {
     expect(stdout).toContain("DENIED   Gatehouse denied `export_customers`");
     expect(stdout).toContain("The orders table still holds 1200 rows");
     expect(stdout).toContain("Audit trail");
+    expect(stdout).toMatch(/: (\d+) records, a signed checkpoint covers \1; verify: ok/);
+    expect(stdout).toMatch(/rewrites record \d+ \(the held send_email\) to say "allow"; verify: FAILED/);
+    expect(stdout).toContain("record-changed");
     expect(stdout).not.toContain("\u001b[");
   });
 });

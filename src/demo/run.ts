@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { AuditEvent } from "../core/index.js";
-import { createMemoryAuditLog } from "../audit/index.js";
+import Database from "better-sqlite3";
+import type { AuditEvent, AuditSink } from "../core/index.js";
+import { createMemoryAuditLog, generateSigningKey, openAuditLog, verifyAuditLog } from "../audit/index.js";
 import { createGatehouse, type GuardedResult } from "../integrations/index.js";
 import { POISONED_TICKET, scenarioSteps } from "./scenario.js";
 import { createShopDatabase, previewSql } from "./shop.js";
@@ -23,6 +24,9 @@ export interface DemoReport {
   readonly results: readonly { tool: string; result: GuardedResult }[];
   readonly audit: readonly AuditEvent[];
   readonly ordersAfter: number;
+  /** `gatehouse audit verify` on the durable log as written, then after an edit behind its back. */
+  readonly verified: { readonly ok: boolean; readonly size: number; readonly signedSize: number };
+  readonly tampered: { readonly ok: boolean; readonly problem?: string };
 }
 
 /**
@@ -36,7 +40,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const workDir = mkdtempSync(join(tmpdir(), "gatehouse-demo-"));
   const db = createShopDatabase(join(workDir, "shop.db"));
   try {
-    const audit = createMemoryAuditLog();
+    // The durable, tamper-evident log (SQLite, signed checkpoints) and a copy in memory to print.
+    const auditPath = join(workDir, "audit.db");
+    const key = generateSigningKey("demo.gatehouse.local/audit");
+    const durable = await openAuditLog({ path: auditPath, signingKey: key });
+    const memory = createMemoryAuditLog();
+    const audit: AuditSink = {
+      append: async (event) => {
+        await durable.append(event);
+        await memory.append(event);
+      },
+    };
     const gatehouse = await createGatehouse({ policy: options.policyPath ?? DEMO_POLICY_PATH, audit });
     const customerEmails = (db.prepare("SELECT email FROM customers ORDER BY id").all() as { email: string }[]).map((r) => r.email);
     const tools = gatehouse.guard(
@@ -79,14 +93,50 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     out(`The orders table still holds ${ordersAfter} rows; no customer was emailed; no file outside /srv/kb/ was read.`);
     out("");
     out(paint.bold("Audit trail (every decision and outcome, in order):"));
-    const events = audit.events();
+    const events = memory.events();
     for (const event of events) out(`  ${formatEvent(event)}`);
     out("");
+
+    await durable.close();
+    const clean = await verifyAuditLog({ path: auditPath, verifierKey: key.verifier });
+    out(paint.bold("The trail is tamper-evident:"));
+    out(`  ${paint.dim(auditPath)}: ${clean.size} records, a signed checkpoint covers ${clean.signedSize}; verify: ${clean.ok ? paint.green("ok") : paint.red("FAILED")}`);
+    const problem = hideTheHeldEmail(auditPath);
+    const after = await verifyAuditLog({ path: auditPath, verifierKey: key.verifier });
+    out(`  someone with database access rewrites ${problem}; verify: ${after.ok ? paint.red("ok (not caught!)") : paint.red("FAILED")}`);
+    const first = after.problems[0];
+    if (first) out(`  ${paint.dim(`${first.code}: ${first.message}`)}`);
+    out("");
     out(`Next: ${paint.bold("gatehouse explain --policy examples/support-agent.yaml --tool send_email --args '{\"to\":[\"a@evil.example\"],\"subject\":\"s\",\"body\":\"b\"}'")}`);
-    return { results, audit: events, ordersAfter };
+    return {
+      results,
+      audit: events,
+      ordersAfter,
+      verified: { ok: clean.ok, size: clean.size, signedSize: clean.signedSize },
+      tampered: { ok: after.ok, ...(first ? { problem: first.code } : {}) },
+    };
   } finally {
     db.close();
     rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Plays the insider: edits the held `send_email` decision to read "allow" straight in the
+ * database, past the store's append-only triggers. Returns what was changed.
+ */
+function hideTheHeldEmail(path: string): string {
+  const db = new Database(path);
+  try {
+    db.exec("DROP TRIGGER IF EXISTS records_no_update");
+    const row = db.prepare(`SELECT seq FROM records WHERE record LIKE '%"tool":"send_email"%' AND record LIKE '%"verdict":"ask"%' ORDER BY seq LIMIT 1`).get() as
+      | { seq: number }
+      | undefined;
+    if (!row) return "nothing (no held call was recorded)";
+    db.prepare(`UPDATE records SET record = replace(record, '"verdict":"ask"', '"verdict":"allow"') WHERE seq = ?`).run(row.seq);
+    return `record ${row.seq} (the held send_email) to say "allow"`;
+  } finally {
+    db.close();
   }
 }
 
