@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "n
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   AuditError,
@@ -302,6 +303,29 @@ describe("bad input and failures", () => {
     await forged.close();
     await expect(openAuditLog({ path: db, signingKey: key, publish: [fileCheckpointPublisher(published)] })).rejects.toMatchObject({
       code: "audit-log-diverged",
+    });
+  });
+
+  it("checks every checkpoint of a size, not just one: a stored checkpoint that disagrees with the records is caught", async () => {
+    const published = join(dir, "witness", "checkpoint");
+    const log = await openAuditLog({ path: db, signingKey: key, publish: [fileCheckpointPublisher(published)] });
+    for (let i = 0; i < 5; i++) await log.append(sampleEvent(i));
+    await log.close();
+    // A validly signed checkpoint of another log of the same size replaces the stored one.
+    const other = join(dir, "other.db");
+    const forged = await openAuditLog({ path: other, signingKey: key });
+    for (let i = 100; i < 105; i++) await forged.append(sampleEvent(i));
+    await forged.close();
+    const otherDb = new Database(other, { readonly: true });
+    const note = (otherDb.prepare("SELECT note FROM checkpoints WHERE size = 5").get() as { note: string }).note;
+    otherDb.close();
+    const raw = new Database(db);
+    raw.exec("DROP TRIGGER IF EXISTS checkpoints_no_update");
+    raw.prepare("UPDATE checkpoints SET note = ? WHERE size = 5").run(note);
+    raw.close();
+    await expect(openAuditLog({ path: db, signingKey: key, publish: [fileCheckpointPublisher(published)] })).rejects.toMatchObject({
+      code: "audit-log-diverged",
+      message: expect.stringContaining("stored checkpoint"),
     });
   });
 

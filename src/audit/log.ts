@@ -154,13 +154,15 @@ async function loadState(store: AuditStore, key: NoteSigningKey, publishers: rea
     const note = publisher.latest ? await publisher.latest() : undefined;
     if (note !== undefined) expected.push({ checkpoint: trusted(note, key, origin, publisher.target), source: publisher.target });
   }
-  const wanted = new Map(expected.map((e) => [e.checkpoint.size, e]));
+  // Several checkpoints may share a size (the stored one and a published one): check each.
+  const wanted = new Map<number, { checkpoint: Checkpoint; source: string }[]>();
+  for (const e of expected) wanted.set(e.checkpoint.size, [...(wanted.get(e.checkpoint.size) ?? []), e]);
   const tree = new MerkleAccumulator();
   let prev: Uint8Array | undefined;
   const end = await store.nextSeq();
   const checkAt = (size: number): void => {
-    const e = wanted.get(size);
-    if (e && !tree.root().equals(e.checkpoint.root)) {
+    for (const e of wanted.get(size) ?? []) {
+      if (tree.root().equals(e.checkpoint.root)) continue;
       throw new AuditError(
         "audit-log-diverged",
         `${store.location}: the first ${size} records no longer match ${e.source}; the log was changed; run \`gatehouse audit verify\``,
