@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import {
   answersByRequest,
   grantFromRow,
@@ -11,6 +11,7 @@ import {
 } from "./approvals-sql.js";
 import type { AnswerResult, ApprovalStore, NewApprovalRequest, StoredApprovalRequest, StoredGrant } from "./approvals-store.js";
 import { StoreError } from "./errors.js";
+import { loadPg } from "./pg.js";
 
 /** Options for {@link openPostgresApprovalStore}. */
 export interface PostgresApprovalStoreOptions {
@@ -38,7 +39,7 @@ export async function openPostgresApprovalStore(options: PostgresApprovalStoreOp
   const where = `postgres schema ${schema}`;
   if (!SCHEMA_NAME.test(schema)) throw new StoreError("store-io", where, "the schema name must be lowercase letters, digits and `_`");
   const ownPool = options.pool === undefined;
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString, max: 10, connectionTimeoutMillis: 5000 });
+  const pool = options.pool ?? new (await loadPg()).Pool({ connectionString: options.connectionString, max: 10, connectionTimeoutMillis: 5000 });
   if (ownPool) pool.on("error", () => undefined); // idle-client errors surface on the next query instead of crashing the process
   try {
     await migrate(pool, schema);

@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import type {
   AuditStore,
   NewAuditRecord,
@@ -8,6 +8,7 @@ import type {
   StoredRecordBytes,
 } from "./audit-store.js";
 import { StoreError } from "./errors.js";
+import { loadPg } from "./pg.js";
 
 /** Options for {@link openPostgresAuditStore}. */
 export interface PostgresAuditStoreOptions {
@@ -41,7 +42,7 @@ export async function openPostgresAuditStore(options: PostgresAuditStoreOptions)
   if (!options.pool && !options.connectionString) {
     throw new StoreError("store-missing", schema, "give a connection string or a pool");
   }
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString, max: 4 });
+  const pool = options.pool ?? new (await loadPg()).Pool({ connectionString: options.connectionString, max: 4 });
   const location = `postgres schema ${schema}`;
   try {
     if (options.readonly) await assertReadable(pool, schema, location);
