@@ -44,7 +44,11 @@ async function runProxy(): Promise<void> {
 }
 
 function child(role: string, env: Record<string, string>): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = fork(fileURLToPath(import.meta.url), [role], { execArgv: ["--import", "tsx"], env: { ...process.env, ...env } });
+  // EGRESS_BENCH_PROXY_FLAGS: extra node/V8 flags for the proxy process only (e.g.
+  // "--initial-old-space-size=64", see docs/egress.md); empty by default, so the bench measures
+  // the proxy as `gatehouse egress` runs it.
+  const extra = role === "proxy" ? (process.env.EGRESS_BENCH_PROXY_FLAGS ?? "").split(" ").filter(Boolean) : [];
+  const proc = fork(fileURLToPath(import.meta.url), [role], { execArgv: ["--import", "tsx", ...extra], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     proc.once("message", (m: { port: number }) => resolve({ proc, port: m.port }));
     proc.once("exit", (code) => reject(new Error(`${role} exited with ${code}`)));
@@ -156,6 +160,7 @@ async function main(): Promise<void> {
         added_connect_p99_ms: addedP99,
         targets: { throughput_ratio_min: 0.8, added_connect_ms_max: 1 },
         met: { throughput: ratio >= 0.8, connect: addedP50 <= 1 },
+        ...(process.env.EGRESS_BENCH_PROXY_FLAGS ? { proxy_flags: process.env.EGRESS_BENCH_PROXY_FLAGS } : {}),
         machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "unknown", node: process.version, platform: `${os.platform()} ${os.release()}` },
       }),
     );

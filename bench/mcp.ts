@@ -41,7 +41,7 @@ tools:
 const call = (client: Client, i: number) =>
   client.request({ method: "tools/call", params: { name: "echo", arguments: { message: `hello ${i}` } } }, CallToolResultSchema);
 
-async function measure(client: Client): Promise<{ p50: number; p99: number; callsPerSecond: number }> {
+async function measure(client: Client): Promise<{ p50: number; p99: number; callsPerSecond: number; cpuUsPerCall: number }> {
   for (let i = 0; i < WARMUP; i++) await call(client, i);
   const times: number[] = [];
   for (let i = 0; i < SEQUENTIAL; i++) {
@@ -52,6 +52,7 @@ async function measure(client: Client): Promise<{ p50: number; p99: number; call
   }
   times.sort((a, b) => a - b);
   let next = 0;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
@@ -59,7 +60,14 @@ async function measure(client: Client): Promise<{ p50: number; p99: number; call
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), callsPerSecond: Math.round(CONCURRENT_CALLS / seconds) };
+  const used = process.cpuUsage(cpu);
+  return {
+    p50: quantile(times, 0.5),
+    p99: quantile(times, 0.99),
+    callsPerSecond: Math.round(CONCURRENT_CALLS / seconds),
+    // CPU this process (the client, plus the in-process gateway) spent per call with 32 in flight.
+    cpuUsPerCall: Math.round((used.user + used.system) / CONCURRENT_CALLS),
+  };
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -123,9 +131,12 @@ async function cli() {
 }
 
 const loadBefore = os.loadavg()[0]!;
-const directResult = await direct();
-const gatewayResult = await inProcess();
-const cliResult = await cli();
+// BENCH_ONLY=gateway runs one path (for profiling: `node --cpu-prof --import tsx bench/mcp.ts`).
+const only = process.env.BENCH_ONLY;
+const skipped = { p50: NaN, p99: NaN, callsPerSecond: NaN, cpuUsPerCall: NaN };
+const directResult = only === undefined || only === "direct" ? await direct() : skipped;
+const gatewayResult = only === undefined || only === "gateway" ? await inProcess() : skipped;
+const cliResult = only === undefined || only === "cli" ? await cli() : skipped;
 const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
 console.log(
   JSON.stringify({
@@ -134,11 +145,12 @@ console.log(
     sequentialCalls: SEQUENTIAL,
     inFlight: IN_FLIGHT,
     concurrentCalls: CONCURRENT_CALLS,
-    direct: { p50Ms: directResult.p50, p99Ms: directResult.p99, callsPerSecond: directResult.callsPerSecond },
+    direct: { p50Ms: directResult.p50, p99Ms: directResult.p99, callsPerSecond: directResult.callsPerSecond, clientCpuUsPerCall: directResult.cpuUsPerCall },
     gateway: {
       p50Ms: gatewayResult.p50,
       p99Ms: gatewayResult.p99,
       callsPerSecond: gatewayResult.callsPerSecond,
+      clientCpuUsPerCall: gatewayResult.cpuUsPerCall,
       addedP50Ms: Math.round((gatewayResult.p50 - directResult.p50) * 1000) / 1000,
       p50Ratio: ratio(gatewayResult.p50, directResult.p50),
       throughputRatio: ratio(gatewayResult.callsPerSecond, directResult.callsPerSecond),

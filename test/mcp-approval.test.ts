@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approvalsFromConfig, tokenDigest } from "../src/approvals/index.js";
@@ -8,7 +9,7 @@ import { runCli } from "../src/cli/program.js";
 import { createControlServer, type ControlServer } from "../src/server/index.js";
 import { openSqliteApprovalStore } from "../src/store/index.js";
 import { parsePolicy } from "../src/policy/index.js";
-import { filesystemServer, startHarness, tempDir, textOf, writeFile, type Harness } from "./mcp-helpers.js";
+import { filesystemServer, startHarness, startHttpHarness, tempDir, textOf, writeFile, type Harness } from "./mcp-helpers.js";
 
 const TOKEN = "alice-token-for-tests-0123456789abcdef";
 
@@ -17,12 +18,15 @@ describe("an MCP call that needs approval, answered from the CLI", () => {
   let h: Harness;
   let control: ControlServer;
   let elicit: Harness;
+  let policyText: string;
+  let audit: ReturnType<typeof createMemoryAuditLog>;
+  let approvals: ReturnType<typeof approvalsFromConfig>["approvals"];
 
   beforeAll(async () => {
     allowed = tempDir("gh-mcp-approval-");
     mkdirSync(join(allowed, "in"));
     writeFile(join(allowed, "in", "report.txt"), "quarterly\n");
-    const policyText = `version: 1
+    policyText = `version: 1
 agents: { dev: { owner: dev@example.com, environment: development } }
 approvers:
   alice: { roles: [approver], tokenSha256: ${tokenDigest(TOKEN)} }
@@ -37,9 +41,11 @@ tools:
         destination: { type: string, pathPrefix: ${allowed} }
 `;
     const policy = parsePolicy(policyText, "approval.yaml");
-    const audit = createMemoryAuditLog();
+    audit = createMemoryAuditLog();
     const store = openSqliteApprovalStore(join(tempDir("gh-mcp-approvals-db-"), "approvals.db"));
-    const { approvals, directory } = approvalsFromConfig({ approvers: policy.file.approvers, approvals: policy.file.approvals, store, audit });
+    const setup = approvalsFromConfig({ approvers: policy.file.approvers, approvals: policy.file.approvals, store, audit });
+    approvals = setup.approvals;
+    const directory = setup.directory;
     h = await startHarness(policyText, [filesystemServer("fs", allowed)], { checks: [approvals.check], audit, approvals });
     control = await createControlServer({ approvals, approvers: directory, port: 0 });
     elicit = await startHarness(policyText, [filesystemServer("fs", allowed)], {
@@ -103,5 +109,31 @@ tools:
     expect(asked[0]).toContain("move_file");
     expect(existsSync(join(allowed, name))).toBe(approve);
     expect(result.isError ?? false).toBe(!approve);
+  });
+
+  it.each([
+    ["accept", true],
+    ["decline", false],
+  ] as const)("asks a 2026-07-28 client with an `input_required` result and takes the answer from its retry: %s", async (action, approve) => {
+    const name = `modern-${action}.txt`;
+    writeFile(join(allowed, "in", name), "x\n");
+    const http = await startHttpHarness(policyText, [filesystemServer("fs", allowed)], { checks: [approvals.check], audit, approvals, elicitationApprover: "alice" });
+    const client = new Client({ name: "modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } }, capabilities: { elicitation: {} } });
+    const asked: string[] = [];
+    client.setRequestHandler("elicitation/create", (request) => {
+      asked.push(request.params.message);
+      return action === "accept" ? { action: "accept", content: { approve } } : { action: "decline" };
+    });
+    await client.connect(new StreamableHTTPClientTransport(http.url));
+    try {
+      const result = await client.callTool({ name: "move_file", arguments: { source: join(allowed, "in", name), destination: join(allowed, name) } });
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toContain("move_file");
+      expect(existsSync(join(allowed, name))).toBe(approve);
+      expect(result.isError ?? false).toBe(!approve);
+    } finally {
+      await client.close();
+      await http.close();
+    }
   });
 });

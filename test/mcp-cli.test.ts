@@ -2,6 +2,8 @@ import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Client as V2Client } from "@modelcontextprotocol/client";
+import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/program.js";
 import { FILESYSTEM_SERVER, GATEHOUSE_CLI, fixtureServer, root, startHarness, tempDir, writeFile } from "./mcp-helpers.js";
@@ -103,6 +105,7 @@ describe("`gatehouse mcp` with the MCP Inspector CLI as the client and server-fi
       process.execPath,
       FILESYSTEM_SERVER,
       allowed,
+      outside, // the same command line as the HTTP gateway's: pins hold to a server's source
     ])) as { tools: { name: string }[] };
     expect(listed.tools.map((t) => t.name).sort()).toEqual(["read_text_file", "write_file"]);
   });
@@ -147,8 +150,17 @@ describe("`gatehouse mcp pins list|approve`", () => {
     expect(listed.code).toBe(0);
     expect(listed.out).toMatch(/blocked\s+fixture\/get_weather \(flagged\)/);
     expect(listed.out).toMatch(/approved\s+fixture\/add/);
-    expect((await cli(["mcp", "pins", "approve", "fixture", "nope", "--pins", pinsFile])).code).toBe(1);
-    const approved = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--pins", pinsFile, "--by", "alice"]);
+    const digest = /approve it with: gatehouse mcp pins approve fixture get_weather --digest ([0-9a-f]{64})/.exec(listed.out)?.[1];
+    expect(digest).toBeTruthy();
+    expect(listed.out).toMatch(/definition waiting: \{.*IMPORTANT/);
+    // Invisible and bidirectional characters reach the reviewer escaped, never raw.
+    expect(listed.out).not.toMatch(/[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/);
+    expect((await cli(["mcp", "pins", "approve", "fixture", "nope", "--digest", digest!, "--pins", pinsFile])).code).toBe(1);
+    expect((await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--pins", pinsFile])).code).not.toBe(0);
+    const wrong = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--digest", "0".repeat(64), "--pins", pinsFile]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/mcp-pin-mismatch/);
+    const approved = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--digest", digest!, "--pins", pinsFile, "--by", "alice"]);
     expect(approved.code).toBe(0);
 
     const second = await startHarness(policy, [fixtureServer("fixture", env)], { pinsFile });
@@ -164,4 +176,41 @@ describe("`gatehouse mcp pins list|approve`", () => {
     expect(code).toBe(2);
     expect(err).toMatch(/exactly one of/);
   });
+});
+
+describe("`gatehouse mcp --policy FILE` with the policy's own `mcp:` section, over stdio", () => {
+  it("serves an SDK v2 client on 2026-07-28 and one on 2025-11-25 through the real command", async () => {
+    const dir = tempDir("gh-mcp-cli-section-");
+    const allowed = join(dir, "allowed");
+    mkdirSync(allowed);
+    writeFile(join(allowed, "note.txt"), "from the policy's section\n");
+    const policyFile = writeFile(
+      join(dir, "gatehouse.yaml"),
+      `${policyFor(allowed)}mcp:\n  servers:\n    - { name: fs, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(FILESYSTEM_SERVER)}, ${JSON.stringify(allowed)}] }\n`,
+    );
+    const dataDir = join(dir, "gatehouse");
+    expect((await cli(["audit", "keygen", "--name", "test/mcp-section", "--out", join(dataDir, "audit.key")])).code).toBe(0);
+    for (const [options, version] of [
+      [{ versionNegotiation: { mode: { pin: "2026-07-28" } } }, "2026-07-28"],
+      [{}, "2025-11-25"],
+    ] as const) {
+      const client = new V2Client({ name: "cli-client", version: "1.0.0" }, options);
+      await client.connect(
+        new V2StdioClientTransport({
+          command: process.execPath,
+          args: ["--import", "tsx", GATEHOUSE_CLI, "mcp", "--policy", policyFile, "--data-dir", dataDir],
+          cwd: root,
+          stderr: "ignore",
+        }),
+      );
+      try {
+        expect(client.getNegotiatedProtocolVersion()).toBe(version);
+        expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(["read_text_file", "write_file"]);
+        const read = await client.callTool({ name: "read_text_file", arguments: { path: join(allowed, "note.txt") } });
+        expect(JSON.stringify(read.content)).toContain("from the policy's section");
+      } finally {
+        await client.close();
+      }
+    }
+  }, 90_000);
 });

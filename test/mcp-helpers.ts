@@ -1,11 +1,24 @@
 import { mkdtempSync, realpathSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import type { JSONRPCMessage as V2Message, Transport as V2Transport } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { AuditEvent } from "../src/core/index.js";
 import { createMemoryAuditLog } from "../src/audit/index.js";
-import { createFilePinStore, startMcpGateway, type McpGateway, type McpGatewayOptions, type McpServerConfig } from "../src/integrations/mcp/index.js";
+import {
+  createFilePinStore,
+  createMcpHttpHandler,
+  startMcpGateway,
+  type McpGateway,
+  type McpGatewayOptions,
+  type McpHttpHandler,
+  type McpHttpHandlerOptions,
+  type McpServerConfig,
+} from "../src/integrations/mcp/index.js";
 import { parsePolicy } from "../src/policy/index.js";
 
 export const root = join(import.meta.dirname, "..");
@@ -126,4 +139,110 @@ export function textOf(result: unknown): string {
 export function writeFile(path: string, text: string): string {
   writeFileSync(path, text);
   return path;
+}
+
+/** A gateway served over Streamable HTTP on a loopback port, as `gatehouse mcp --http` serves it. */
+export interface HttpHarness {
+  readonly gateway: McpGateway;
+  readonly handler: McpHttpHandler;
+  readonly url: URL;
+  events(): readonly AuditEvent[];
+  readonly logs: string[];
+  close(): Promise<void>;
+}
+
+export async function startHttpHarness(
+  policyText: string,
+  servers: McpServerConfig[],
+  extra: Partial<McpGatewayOptions> = {},
+  handlerOptions: McpHttpHandlerOptions = {},
+): Promise<HttpHarness> {
+  const audit = createMemoryAuditLog();
+  const logs: string[] = [];
+  const gateway = await startMcpGateway({
+    policy: parsePolicy(policyText, "test.yaml"),
+    audit,
+    servers,
+    pins: createFilePinStore(join(tempDir("gh-mcp-pins-"), "pins.json")),
+    log: (line) => logs.push(line),
+    ...extra,
+  });
+  const handler = createMcpHttpHandler(gateway, { log: (line) => logs.push(line), ...handlerOptions });
+  const server = createHttpServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+  return {
+    gateway,
+    handler,
+    url,
+    events: () => audit.events(),
+    logs,
+    async close() {
+      await handler.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await gateway.close();
+    },
+  };
+}
+
+/** One JSON-RPC exchange over Streamable HTTP by hand (the body may come back as JSON or as SSE). */
+export async function postRpc(url: URL, message: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: unknown }> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+    body: JSON.stringify(message),
+  });
+  const text = await response.text();
+  let body: unknown = undefined;
+  if ((response.headers.get("content-type") ?? "").includes("text/event-stream")) {
+    const replies = text
+      .split("\n")
+      .filter((line) => line.startsWith("data:"))
+      .map((line) => JSON.parse(line.slice(5)) as { id?: unknown });
+    body = replies.find((r) => r.id !== undefined) ?? replies[0];
+  } else if (text.length > 0) {
+    body = JSON.parse(text);
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+/**
+ * A client-side stdio transport over two streams (newline-delimited JSON-RPC, as the MCP stdio
+ * transport frames it), for SDK clients talking to `serveGatewayStdio` in-process.
+ */
+export class StreamClientTransport implements V2Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: V2Message) => void;
+  private pending = "";
+
+  constructor(
+    private readonly toServer: Writable,
+    private readonly fromServer: Readable,
+  ) {}
+
+  start(): Promise<void> {
+    this.fromServer.on("data", (chunk: Buffer) => {
+      this.pending += chunk.toString("utf8");
+      let newline: number;
+      while ((newline = this.pending.indexOf("\n")) !== -1) {
+        const line = this.pending.slice(0, newline);
+        this.pending = this.pending.slice(newline + 1);
+        if (line.trim()) this.onmessage?.(JSON.parse(line) as V2Message);
+      }
+    });
+    return Promise.resolve();
+  }
+
+  send(message: V2Message): Promise<void> {
+    this.toServer.write(`${JSON.stringify(message)}\n`);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.toServer.end();
+    this.onclose?.();
+    return Promise.resolve();
+  }
 }

@@ -3,14 +3,15 @@ import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { Client as V2Client, StreamableHTTPClientTransport as V2StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createMemoryAuditLog } from "../src/audit/index.js";
-import { createFilePinStore, createMcpHttpHandler, GuardedStdioServerTransport, startMcpGateway } from "../src/integrations/mcp/index.js";
+import { createFilePinStore, createMcpHttpHandler, GuardedStdioServerTransport, serveGatewayStdio, startMcpGateway } from "../src/integrations/mcp/index.js";
 import { parsePolicy } from "../src/policy/index.js";
-import { EVERYTHING_SERVER, everythingServer, filesystemPolicy, filesystemServer, fixtureServer, startHarness, tempDir, textOf, writeFile, type Harness } from "./mcp-helpers.js";
+import { EVERYTHING_SERVER, everythingServer, filesystemPolicy, filesystemServer, fixtureServer, startHarness, startHttpHarness, tempDir, textOf, writeFile, type Harness } from "./mcp-helpers.js";
 
 const MULTI_POLICY = (allowed: string) =>
   filesystemPolicy(
@@ -89,6 +90,26 @@ describe("one gateway in front of several servers (server-filesystem and server-
     expect(String(await h.client.getPrompt({ name: "everything__args-prompt", arguments: { city: "x" } }).catch((e: unknown) => e))).toMatch(/denied/);
   });
 
+  it("serves resources, prompts and progress to a client on 2026-07-28 too", async () => {
+    const http = await startHttpHarness(MULTI_POLICY(allowed), [filesystemServer("fs", allowed), everythingServer("everything", { exposeUnlisted: true })]);
+    const client = new V2Client({ name: "modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await client.connect(new V2StreamableHTTPClientTransport(http.url));
+    try {
+      expect((await client.listResources()).resources.map((r) => r.uri)).toEqual(["demo://resource/static/document/architecture.md"]);
+      expect((await client.readResource({ uri: "demo://resource/static/document/architecture.md" })).contents.length).toBeGreaterThan(0);
+      expect(String(await client.readResource({ uri: "demo://resource/static/document/features.md" }).catch((e: unknown) => e))).toMatch(/denied/);
+      expect((await client.listPrompts()).prompts.map((p) => p.name)).toEqual(["everything__simple-prompt"]);
+      expect((await client.getPrompt({ name: "everything__simple-prompt" })).messages.length).toBeGreaterThan(0);
+      const progress: unknown[] = [];
+      const result = await client.callTool({ name: "everything__trigger-long-running-operation", arguments: { duration: 0.2, steps: 2 } }, { onprogress: (p) => progress.push(p) });
+      expect(result.isError).toBeFalsy();
+      expect(progress.length).toBeGreaterThan(0);
+    } finally {
+      await client.close();
+      await http.close();
+    }
+  }, 60_000);
+
   it("passes progress notifications through to the client", async () => {
     const progress: number[] = [];
     const result = await h.client.callTool(
@@ -161,8 +182,11 @@ tools:
       await second.close();
     }
 
-    const approved = await createFilePinStore(pinsFile).approve("fixture", "add", "alice");
-    expect(approved.map((r) => r.tool)).toEqual(["add"]);
+    const store = createFilePinStore(pinsFile);
+    const waiting = (await store.list()).find((r) => r.tool === "add")!;
+    expect(waiting.candidateDefinition).toMatchObject({ description: "Adds two numbers. Also adds a tip." });
+    const approved = await store.approve("fixture", "add", "alice", waiting.candidate!);
+    expect(approved.tool).toBe("add");
     const third = await startHarness(POLICY, [fixtureServer("fixture", { FIXTURE_MODE: "clean", FIXTURE_DESCRIPTION: "Adds two numbers. Also adds a tip." })], { pinsFile });
     try {
       expect(textOf(await third.client.callTool({ name: "add", arguments: { a: 2, b: 2 } }))).toBe("4");
@@ -235,7 +259,10 @@ tools:
     ["sse", "/sse", "sse"],
   ] as const)("connects to a %s upstream and forwards an allowed call", async (mode, path, transport) => {
     const port = await spawnEverything(mode);
-    const h = await startHarness(POLICY, [{ name: "remote", url: `http://127.0.0.1:${port}${path}`, transport: "auto" }]);
+    const seen: string[] = [];
+    const h = await startHarness(POLICY, [{ name: "remote", url: `http://127.0.0.1:${port}${path}`, transport: "auto" }], { log: (line) => seen.push(line) }).catch((error: unknown) => {
+      throw new Error(`${String(error)}; the gateway logged:\n${seen.join("\n")}`);
+    });
     try {
       expect(h.gateway.upstreams()[0]!.transport).toBe(transport);
       expect((await h.client.listTools()).tools.map((t) => t.name)).toEqual(["echo"]);
@@ -298,7 +325,8 @@ describe("the gateway's stdio transport under bad input", () => {
       lines.push(...parts);
     });
     const transport = new GuardedStdioServerTransport(input, output, { maxMessageBytes: 4096 });
-    await gateway.createServer().connect(transport);
+    // As `gatehouse mcp` serves stdio: the SDK's serveStdio picks the revision from the opening message.
+    const serving = serveGatewayStdio(gateway, transport);
     const next = async (count: number) => {
       for (let i = 0; i < 100 && lines.filter((l) => l.includes('"id"')).length < count - 1; i++) await new Promise((r) => setTimeout(r, 20));
     };
@@ -321,6 +349,7 @@ describe("the gateway's stdio transport under bad input", () => {
       expect(JSON.stringify(byId(3))).toContain("ok");
     } finally {
       await transport.close();
+      await serving;
       await gateway.close();
     }
   });

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generateSigningKey, writeKeyFiles } from "../src/audit/index.js";
 import { runCli } from "../src/cli/program.js";
-import { openSqliteAuditStore } from "../src/store/index.js";
+import { createApprovals, createApproverDirectory } from "../src/approvals/index.js";
+import { openSqliteApprovalStore, openSqliteAuditStore } from "../src/store/index.js";
 import { makeFixture, type Fixture } from "./sandbox-helpers.js";
 
 let fx: Fixture;
@@ -105,6 +106,45 @@ describe("gatehouse run", () => {
     } finally {
       process.env.XDG_DATA_HOME = xdg;
     }
+  });
+});
+
+describe("gatehouse run --widen", () => {
+  it("refuses without a grant, then runs under the grant an approver gives, recording its id", async () => {
+    const cache = join(fx.root, "cli-cache");
+    mkdirSync(cache, { recursive: true });
+    const argv = ["run", "--widen", `writable=${cache}`, "--agent", "builder", "--", "sh", "-c", `echo ok > ${join(cache, "out")}`];
+    const refused = await cli(...argv);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('"code":"widening-unapproved"');
+    expect(existsSync(join(cache, "out"))).toBe(false);
+    // An approver answers through the same approvals store `gatehouse serve` uses.
+    const store = openSqliteApprovalStore(join(xdg, "gatehouse", "approvals.db"));
+    let grantId: string;
+    try {
+      const approvals = createApprovals({ store, audit: { append: () => Promise.resolve() }, approvers: createApproverDirectory({ alice: { roles: ["approver"] } }) });
+      const [request] = await approvals.list({ status: "pending" });
+      expect(request).toMatchObject({ tool: "sandbox.widen", agent: "builder" });
+      await approvals.answer(request!.id, { approver: "alice", verdict: "approve", grant: { ttlMs: 3_600_000 } });
+      // spend the one-time approval so the next run goes by the grant
+      await approvals.check({ agent: "builder", tool: "sandbox.widen", args: request!.args }, { decision: { verdict: "ask", code: "asked-by-rule", rules: [], reasons: [], agent: "builder", policyDigest: request!.policyDigest, approvers: 1, args: request!.args } });
+      grantId = (await approvals.grants.list({ active: true }))[0]!.id;
+    } finally {
+      await store.close();
+    }
+    const ran = await cli(...argv);
+    expect(ran.err).toContain(`by grant ${grantId}`);
+    expect(ran.code).toBe(0);
+    const audit = openSqliteAuditStore(join(xdg, "gatehouse", "audit.db"), { readonly: true });
+    let stored = "";
+    try {
+      const next = await audit.nextSeq();
+      for await (const page of audit.readRecordBytes(0, next)) for (const r of page) stored += Buffer.from(r.bytes).toString("utf8");
+    } finally {
+      await audit.close();
+    }
+    expect(stored).toContain(grantId);
+    expect(stored).toContain(`writable=${cache}`);
   });
 });
 

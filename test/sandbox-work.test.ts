@@ -69,7 +69,7 @@ describe("ordinary work still succeeds", () => {
   });
 
   it("a profile may name a protected path it writes", async () => {
-    const policy = parseSandboxPolicy("sandbox:\n  profiles:\n    hooks:\n      writableProtected: ['.git/hooks']\n", "p.yaml", fx.root);
+    const policy = await parseSandboxPolicy("sandbox:\n  profiles:\n    hooks:\n      writableProtected: ['.git/hooks']\n", "p.yaml", fx.root);
     const { result } = await runIn(fx.sandbox(policy), ["sh", "-c", "echo '#!/bin/sh' > .git/hooks/post-merge"], { cwd: fx.work, profile: "hooks" });
     expect(result.exitCode).toBe(0);
     expect(existsSync(join(fx.work, ".git/hooks/post-merge"))).toBe(true);
@@ -99,7 +99,7 @@ describe("fail closed", () => {
 
 describe("isolation: none", () => {
   it("runs unsandboxed only when the profile says so, warning on the run and in the audit log", async () => {
-    const policy = parseSandboxPolicy("sandbox:\n  profiles:\n    dev:\n      isolation: none\n", "p.yaml", fx.root);
+    const policy = await parseSandboxPolicy("sandbox:\n  profiles:\n    dev:\n      isolation: none\n", "p.yaml", fx.root);
     const warnings: string[] = [];
     const before = fx.events.length;
     const { result, stdout } = await runIn(fx.sandbox(policy), ["sh", "-c", "echo unsandboxed"], { cwd: fx.work, profile: "dev", onWarning: (w) => warnings.push(w) });
@@ -176,7 +176,7 @@ describe("bad input: a clear error, nothing run", () => {
     { name: "a workdir inside ~/.ssh", command: touch, options: { cwd: "HOME/.ssh" }, code: "workdir-out-of-bounds" },
     { name: "a workdir that does not exist", command: touch, options: { cwd: "/nonexistent/dir" }, code: "workdir-invalid" },
   ])("$name → $code", async ({ command, options, code }) => {
-    const policy = parseSandboxPolicy(`sandbox:\n  profiles:\n    pinned:\n      workdir: ${fx.work}\n`, "p.yaml", fx.root);
+    const policy = await parseSandboxPolicy(`sandbox:\n  profiles:\n    pinned:\n      workdir: ${fx.work}\n`, "p.yaml", fx.root);
     const cwd = "cwd" in options && typeof options.cwd === "string" ? options.cwd.replace("HOME", fx.home) : fx.work;
     const opts = { ...options, cwd };
     await expect(fx.sandbox(policy).run(command(), opts)).rejects.toMatchObject({ code });
@@ -189,7 +189,7 @@ describe("bad input: a clear error, nothing run", () => {
     symlinkSync(join(fx.home, ".ssh"), join(dir, "project"));
     symlinkSync("/etc", join(dir, "etc-link"));
     for (const target of ["project", "etc-link"]) {
-      const policy = parseSandboxPolicy(`sandbox:\n  profiles:\n    p:\n      workdir: ./${target}\n`, join(dir, "gatehouse.yaml"), dir);
+      const policy = await parseSandboxPolicy(`sandbox:\n  profiles:\n    p:\n      workdir: ./${target}\n`, join(dir, "gatehouse.yaml"), dir);
       await expect(fx.sandbox(policy).run(touch(), { profile: "p" })).rejects.toMatchObject({ code: "workdir-out-of-bounds" });
     }
     expect(existsSync(marker())).toBe(false);
@@ -202,11 +202,11 @@ describe("bad input: a clear error, nothing run", () => {
     ["outputBytes: 10", "sandbox.profiles.p.limits.outputBytes", 6],
     ["cpuSeconds: 'lots'", "sandbox.profiles.p.limits.cpuSeconds", 6],
     ["walltime: 5", "sandbox.profiles.p.limits", 6],
-  ])("nonsensical limits (%s) are refused with file:line and field", (limit, field, line) => {
+  ])("nonsensical limits (%s) are refused with file:line and field", async (limit, field, line) => {
     const text = `version: 1\nsandbox:\n  profiles:\n    p:\n      limits:\n        ${limit}\n`;
     let error: unknown;
     try {
-      parseSandboxPolicy(text, "gatehouse.yaml", fx.root);
+      await parseSandboxPolicy(text, "gatehouse.yaml", fx.root);
     } catch (e) {
       error = e;
     }

@@ -1,16 +1,19 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
-import { approvalsFromConfig } from "../approvals/index.js";
+import { approvalsFromConfig, type Approvals } from "../approvals/index.js";
 import { AUDIT_FILES, AuditError, defaultDataDir, openAuditLog, readSigningKeyFile, type DurableAuditLog } from "../audit/index.js";
+import type { AuditSink } from "../core/index.js";
 import {
   createFilePinStore,
   createMcpHttpHandler,
   GuardedStdioServerTransport,
   McpGatewayError,
   parseMcpConfig,
+  serveGatewayStdio,
   startMcpGateway,
   type McpConfig,
   type McpServerConfig,
@@ -19,6 +22,7 @@ import { scrubberForSecrets } from "../secrets/index.js";
 import { openSqliteApprovalStore, StoreError } from "../store/index.js";
 import { CliExit, type CliIO } from "./io.js";
 import { loadOrExit } from "./policy.js";
+import type { CompiledPolicy } from "../policy/index.js";
 
 interface McpFlags {
   policy: string;
@@ -65,8 +69,9 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
     .option("--http <port>", "serve Streamable HTTP on 127.0.0.1:PORT at /mcp instead of stdio")
     .option("--elicitation-approver <name>", "answer approvals through the client's elicitation dialog, as this approver identity")
     .action(async (command: string[], flags: McpFlags) => {
-      const config = await configFrom(command, flags, io);
+      if (sourceCount(command, flags) > 1) usageExit(io);
       const policy = await loadOrExit(flags.policy, io);
+      const config = await configFrom(command, flags, io, policy);
       const dataDir = flags.dataDir ?? defaultDataDir();
       const audit = await openLog(dataDir, io);
       const log = (line: string) => io.err(`gatehouse mcp: ${line}`);
@@ -122,9 +127,7 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
           return;
         }
         const transport = new GuardedStdioServerTransport(process.stdin, process.stdout, { onRefused: (why) => log(`refused a message: ${why}`) });
-        const server = gateway.createServer();
-        server.onclose = stop;
-        server.connect(transport).catch((error: unknown) => {
+        serveGatewayStdio(gateway, transport, (error) => log(`client connection: ${error.message}`)).then(stop, (error: unknown) => {
           log(`cannot serve stdio: ${error instanceof Error ? error.message : String(error)}`);
           stop();
         });
@@ -149,33 +152,54 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
         if (flags.json) io.out(JSON.stringify(row));
         else {
           io.out(`${row.state.padEnd(8)} ${row.server}/${row.tool}${row.reason ? ` (${row.reason})` : ""}`);
-          for (const finding of row.state === "blocked" ? (row.findings ?? []) : []) io.out(`         ${finding.kind} in ${finding.field}: ${finding.excerpt}`);
+          if (row.state !== "blocked") continue;
+          for (const finding of row.findings ?? []) io.out(`         ${finding.kind} in ${finding.field}: ${finding.excerpt}`);
+          if (row.candidateSource !== undefined) io.out(`         the server moved: approved at \`${row.source ?? "?"}\`, now at \`${row.candidateSource}\``);
+          // What the human reviews, and the digest that names exactly this definition.
+          // Escaped to ASCII: invisible and bidirectional characters must not hide text from the reviewer.
+          io.out(`         definition waiting: ${asciiJson(row.candidateDefinition ?? null)}`);
+          io.out(`         approve it with: gatehouse mcp pins approve ${row.server} ${row.tool} --digest ${row.candidate}`);
         }
       }
       if (rows.length === 0 && !flags.json) io.out("no pinned tools");
     });
   pins
     .command("approve")
-    .description("approve the waiting definition of a tool (or of every waiting tool of a server)")
+    .description("approve the waiting definition of a tool, named by the digest you reviewed in `pins list`")
     .argument("<server>", "the server's name")
-    .argument("[tool]", "the tool's name as the server gives it; every waiting tool of the server when omitted")
+    .argument("<tool>", "the tool's name as the server gives it")
+    .requiredOption("--digest <sha256>", "the digest of the definition you reviewed (`pins list` shows it); refused if what waits now differs")
     .option("--pins <file>", "the pin file")
     .option("--data-dir <dir>", "Gatehouse's data directory")
     .option("--by <name>", "who approves (recorded in the pin file)", process.env.USER ?? "operator")
-    .action(async (server: string, tool: string | undefined, _flags: unknown, cmd: Command) => {
-      const flags = cmd.optsWithGlobals<{ pins?: string; dataDir?: string; by: string }>();
+    .action(async (server: string, tool: string, _flags: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<{ pins?: string; dataDir?: string; by: string; digest: string }>();
+      if (!/^[0-9a-f]{64}$/.test(flags.digest)) {
+        io.err(`gatehouse mcp pins approve: --digest \`${flags.digest.slice(0, 80)}\` is not a SHA-256 hex digest\n  help: copy it from \`gatehouse mcp pins list\``);
+        throw new CliExit(2);
+      }
       const store = createFilePinStore(flags.pins ?? join(flags.dataDir ?? defaultDataDir(), PIN_FILE));
-      const approved = await orFail(io, () => store.approve(server, tool, flags.by));
-      for (const row of approved) io.out(`approved ${row.server}/${row.tool} (${row.approved})`);
+      const row = await orFail(io, () => store.approve(server, tool, flags.by, flags.digest));
+      io.out(`approved ${row.server}/${row.tool} (${row.approved})`);
     });
 }
 
-async function configFrom(command: string[], flags: McpFlags, io: CliIO): Promise<McpConfig> {
-  const sources = [command.length > 0, flags.upstream !== undefined, flags.config !== undefined].filter(Boolean).length;
-  if (sources !== 1) {
-    io.err("gatehouse mcp: give exactly one of `-- COMMAND ARGS...`, `--upstream URL` or `--config FILE`\n  help: e.g. `gatehouse mcp --policy gatehouse.yaml -- npx @modelcontextprotocol/server-filesystem /srv`");
-    throw new CliExit(2);
-  }
+function sourceCount(command: string[], flags: McpFlags): number {
+  return [command.length > 0, flags.upstream !== undefined, flags.config !== undefined].filter(Boolean).length;
+}
+
+function usageExit(io: CliIO): never {
+  io.err(
+    "gatehouse mcp: give exactly one of `-- COMMAND ARGS...`, `--upstream URL` or `--config FILE` (or an `mcp:` section with servers in the policy)\n  help: e.g. `gatehouse mcp --policy gatehouse.yaml -- npx @modelcontextprotocol/server-filesystem /srv`",
+  );
+  throw new CliExit(2);
+}
+
+async function configFrom(command: string[], flags: McpFlags, io: CliIO, policy: CompiledPolicy): Promise<McpConfig> {
+  const sources = sourceCount(command, flags);
+  // No source on the command line: the policy's own `mcp:` section, when it lists servers.
+  if (sources === 0 && policy.file.mcp && policy.file.mcp.servers.length > 0) return policy.file.mcp;
+  if (sources !== 1) usageExit(io);
   try {
     if (flags.config !== undefined) {
       let data: unknown;
@@ -197,6 +221,11 @@ async function configFrom(command: string[], flags: McpFlags, io: CliIO): Promis
     if (error instanceof McpGatewayError) fail(io, error, 2);
     throw error;
   }
+}
+
+/** JSON with every character outside printable ASCII written as a `\\uXXXX` escape. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 async function orFail<T>(io: CliIO, work: () => Promise<T>): Promise<T> {
@@ -225,4 +254,102 @@ async function openLog(dataDir: string, io: CliIO): Promise<DurableAuditLog> {
     }
     throw error;
   }
+}
+
+/** The environment variable holding the bearer token MCP clients of `gatehouse serve --mcp-listen` send. */
+export const MCP_TOKEN_ENV = "GATEHOUSE_MCP_TOKEN";
+
+/**
+ * `gatehouse serve --mcp-listen ADDRESS:PORT`: hosts the multi-server gateway (the policy's `mcp:`
+ * section) over Streamable HTTP at `/mcp`, on serve's audit log and approvals, so an `ask` is
+ * answered through serve's approvals API and the agent's retry then runs. Every request must carry
+ * `Authorization: Bearer $GATEHOUSE_MCP_TOKEN` (401 otherwise, as serve's API answers): the
+ * agent's credential is its own, never an approver's token, which could approve its own requests.
+ * Exits 2 without an `mcp:` section or a token, 1 when no upstream can be reached.
+ */
+export async function startHostedMcp(options: {
+  readonly command: string;
+  readonly policy: CompiledPolicy;
+  readonly audit: AuditSink;
+  readonly approvals: Approvals | undefined;
+  readonly listen: { host: string; port: number };
+  readonly agent?: string | undefined;
+  readonly dataDir?: string;
+  readonly io: CliIO;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}): Promise<{ readonly url: string; close(): Promise<void> }> {
+  const { io, command, policy } = options;
+  const section = policy.file.mcp;
+  if (!section || section.servers.length === 0) {
+    io.err(`gatehouse ${command}: --mcp-listen needs an \`mcp:\` section with servers in the policy\n  help: see docs/mcp.md`);
+    throw new CliExit(2);
+  }
+  const token = (options.env ?? process.env)[MCP_TOKEN_ENV];
+  if (token === undefined || token.length < 16) {
+    io.err(`gatehouse ${command}: --mcp-listen needs ${MCP_TOKEN_ENV} (a random secret of at least 16 characters) that MCP clients send as \`Authorization: Bearer <token>\`\n  help: e.g. export ${MCP_TOKEN_ENV}=$(openssl rand -hex 32)`);
+    throw new CliExit(2);
+  }
+  const expected = createHash("sha256").update(token, "utf8").digest();
+  const shared = Object.entries(policy.file.approvers ?? {}).find(([, approver]) => approver.tokenSha256 === expected.toString("hex"));
+  if (shared) {
+    io.err(`gatehouse ${command}: ${MCP_TOKEN_ENV} is approver \`${shared[0]}\`'s token; an agent holding it could approve its own requests\n  help: give MCP clients a token of their own`);
+    throw new CliExit(2);
+  }
+  const log = (line: string) => io.err(`gatehouse ${command}: mcp: ${line}`);
+  const scrubber = await scrubberForSecrets(policy.file.secrets);
+  let gateway;
+  try {
+    gateway = await startMcpGateway({
+      policy,
+      audit: options.audit,
+      servers: section.servers,
+      pins: createFilePinStore(section.pins ?? join(options.dataDir ?? defaultDataDir(), PIN_FILE)),
+      ...(options.agent === undefined ? {} : { agent: options.agent }),
+      ...(section.namespace === undefined ? {} : { namespace: section.namespace }),
+      scrub: (value) => scrubber.scrubValue(value),
+      ...(options.approvals && policy.file.approvers ? { checks: [options.approvals.check], approvals: options.approvals } : {}),
+      log,
+    });
+  } catch (error) {
+    if (error instanceof McpGatewayError) fail(io, error, 1);
+    throw error;
+  }
+  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(options.listen.host);
+  // Off loopback the Host header names however clients reach this machine; the bearer token, not
+  // the Host check (a defence against DNS rebinding of local servers), is what keeps others out.
+  const handler = createMcpHttpHandler(gateway, { log, ...(loopback ? {} : { allowedHosts: "any" as const }) });
+  const server = createServer((req, res) => {
+    if (req.url?.split("?")[0] !== "/mcp") {
+      res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "http-not-found", message: "the MCP endpoint is /mcp" } }));
+      return;
+    }
+    const match = /^Bearer ([\x21-\x7e]{1,1024})$/.exec(req.headers.authorization ?? "");
+    const given = match ? createHash("sha256").update(match[1]!, "utf8").digest() : undefined;
+    if (!given || !timingSafeEqual(given, expected)) {
+      req.resume();
+      res
+        .writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="gatehouse-mcp"' })
+        .end(JSON.stringify({ error: { code: "http-unauthorized", message: `missing or wrong bearer token; send \`Authorization: Bearer <${MCP_TOKEN_ENV}>\`` } }));
+      return;
+    }
+    handler(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.listen.port, options.listen.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.listen.port;
+  const host = options.listen.host.includes(":") ? `[${options.listen.host}]` : options.listen.host;
+  const served = gateway.catalog();
+  log(`serving ${served.tools.size} tool(s) from ${gateway.upstreams().length} server(s); ${served.blocked.size} blocked`);
+  return {
+    url: `http://${host}:${port}/mcp`,
+    async close() {
+      await handler.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await gateway.close();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { AUDIT_FILES, AuditError, defaultDataDir, openAuditLog, readSigningKeyFile, type DurableAuditLog } from "../audit/index.js";
-import { createSandbox, formatViolation, loadSandboxPolicy, probeHost, SandboxError, type SandboxPolicy } from "../sandbox/index.js";
+import { createSandbox, formatViolation, loadSandboxPolicy, probeHost, SandboxError, type SandboxDeps, type SandboxPolicy } from "../sandbox/index.js";
 import { StoreError } from "../store/index.js";
 import { CliExit, type CliIO } from "./io.js";
 
@@ -10,7 +10,12 @@ interface RunFlags {
   policy?: string;
   proxy?: string;
   json?: boolean;
+  widen: string[];
+  agent?: string;
+  approvalsDb?: string;
 }
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** Exit code of a refusal that is the caller's mistake (usage), as opposed to a refused run (1). */
 const USAGE_CODES = new Set(["command-missing", "profile-unknown"]);
@@ -30,6 +35,9 @@ export function registerRunCommand(program: Command, io: CliIO): void {
     .option("--policy <file>", "policy file whose `sandbox:` section defines profiles")
     .option("--proxy <socket|host:port>", "where the egress proxy listens: a Unix socket path or a loopback host:port (for `network: proxy` profiles)")
     .option("--json", "print the result (exit code, violations, usage) as one JSON line on stderr")
+    .option("--widen <what>", "widen the profile for this run, under an approver's grant: network, readable=PATH, writable=PATH, writable-protected=REL (repeatable)", collect, [])
+    .option("--agent <name>", "who asks for a widening (recorded in the approval request)", "sandbox")
+    .option("--approvals-db <file>", "the SQLite approvals database that holds grants (default: <data dir>/approvals.db, as `gatehouse serve`)")
     .action(async (command: string[], flags: RunFlags) => {
       const refuse = (error: SandboxError): never => {
         io.err(`gatehouse run: ${error.message}${error.help ? `\n  help: ${error.help}` : ""}`);
@@ -47,11 +55,27 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       const dataDir = defaultDataDir();
       const log = await openLog(dataDir, io);
       let drain = (): Promise<void> => Promise.resolve();
+      let closeApprovals = (): Promise<void> => Promise.resolve();
       try {
-        const sandbox = createSandbox({ auditSink: log, dataDir, host: probeHost({ spawnChecks: false }), ...(policy ? { policy } : {}), ...(flags.proxy ? { proxy: flags.proxy.startsWith("/") ? { socket: flags.proxy } : { address: flags.proxy } } : {}) });
+        // Only a widening needs the approvals store (loaded on demand: most runs never widen).
+        let approvals: SandboxDeps["approvals"];
+        if (flags.widen.length > 0) {
+          const opened = await openApprovals(flags.approvalsDb ?? join(dataDir, "approvals.db"), log, io);
+          approvals = opened.approvals;
+          closeApprovals = opened.close;
+        }
+        const sandbox = createSandbox({
+          auditSink: log,
+          dataDir,
+          host: probeHost({ spawnChecks: false }),
+          ...(policy ? { policy } : {}),
+          ...(approvals ? { approvals } : {}),
+          ...(flags.proxy ? { proxy: flags.proxy.startsWith("/") ? { socket: flags.proxy } : { address: flags.proxy } } : {}),
+        });
         drain = () => sandbox.drain();
         const result = await sandbox.run(command, {
           ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+          ...(flags.widen.length > 0 ? { widen: flags.widen, agent: flags.agent ?? "sandbox" } : {}),
           cwd: process.cwd(),
           onStdout: (chunk) => process.stdout.write(chunk),
           onStderr: (chunk) => process.stderr.write(chunk),
@@ -65,9 +89,28 @@ export function registerRunCommand(program: Command, io: CliIO): void {
         if (result.exitCode !== 0) throw new CliExit(result.exitCode);
       } finally {
         await drain();
+        await closeApprovals();
         await log.close();
       }
     });
+}
+
+/** The approvals check over the local approvals store, for `--widen` (answers come from `gatehouse serve` / `gatehouse approvals`). */
+async function openApprovals(file: string, log: DurableAuditLog, io: CliIO): Promise<{ approvals: NonNullable<SandboxDeps["approvals"]>; close: () => Promise<void> }> {
+  const [{ createApprovals, createApproverDirectory }, { openSqliteApprovalStore, StoreError: StoreErr }] = await Promise.all([import("../approvals/index.js"), import("../store/index.js")]);
+  try {
+    const store = openSqliteApprovalStore(file);
+    // The run only asks (the check); approvers answer through `gatehouse serve`, which knows them.
+    const approvals = createApprovals({ store, audit: log, approvers: createApproverDirectory({}) });
+    return { approvals, close: () => store.close() };
+  } catch (error) {
+    if (error instanceof StoreErr) {
+      io.err(`gatehouse run: the approvals store \`${file}\` cannot be opened: ${error.message}\n  help: a widening needs the approvals store of \`gatehouse serve\`; nothing ran`);
+      io.err(JSON.stringify({ gatehouse: "refused", code: "widening-unapproved", message: error.message }));
+      throw new CliExit(1);
+    }
+    throw error;
+  }
 }
 
 async function openLog(dataDir: string, io: CliIO): Promise<DurableAuditLog> {

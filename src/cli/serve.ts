@@ -18,6 +18,9 @@ interface ServeFlags {
   auditDb?: string;
   auditKey?: string;
   maxBodyBytes: number;
+  egressListen?: { host: string; port: number };
+  mcpListen?: { host: string; port: number };
+  mcpAgent?: string;
 }
 
 /**
@@ -39,6 +42,9 @@ export function registerServeCommand(program: Command, io: CliIO, signals: NodeJ
     .option("--audit-db <file>", "the audit database (default: <data dir>/audit.db)")
     .option("--audit-key <file>", "the audit log's signing key (default: <data dir>/audit.key)")
     .option("--max-body-bytes <n>", "the largest request body accepted", port, 65536)
+    .option("--mcp-listen <address:port>", "also host the MCP gateway (the policy's `mcp:` section) at /mcp here; needs GATEHOUSE_MCP_TOKEN", parseEgressListen)
+    .option("--mcp-agent <name>", "with --mcp-listen: the agent MCP clients act as (default: the policy's only agent)")
+    .option("--egress-listen <address:port>", "also host the egress proxy (the policy's `egress:` section) here, on the same audit log; needs GATEHOUSE_EGRESS_KEY", parseEgressListen)
     .action(async (opts: ServeFlags) => {
       if (opts.db !== undefined && opts.postgres !== undefined) {
         io.err("gatehouse serve: give --db or --postgres, not both");
@@ -67,6 +73,20 @@ export function registerServeCommand(program: Command, io: CliIO, signals: NodeJ
         });
         const server = await createControlServer({ approvals, approvers: directory, linkKey, host: opts.host, port: opts.port, maxBodyBytes: opts.maxBodyBytes });
         closers.unshift(() => server.close());
+        if (opts.egressListen) {
+          // Loaded only when asked for: serve does not pay for the proxy's X.509 stack otherwise.
+          const { startHostedEgress } = await import("./egress.js");
+          const egress = await startHostedEgress({ command: "serve", egress: policy.file.egress, secrets: policy.file.secrets, listen: opts.egressListen, audit, io });
+          closers.unshift(() => egress.close());
+          io.out(`gatehouse serve: egress proxy listening on ${egress.address}`);
+        }
+        if (opts.mcpListen) {
+          // Loaded only when asked for: the MCP SDK is not part of serve's start-up otherwise.
+          const { startHostedMcp } = await import("./mcp.js");
+          const mcp = await startHostedMcp({ command: "serve", policy, audit, approvals, listen: opts.mcpListen, agent: opts.mcpAgent, io });
+          closers.unshift(() => mcp.close());
+          io.out(`gatehouse serve: MCP gateway listening on ${mcp.url}`);
+        }
         io.out(`gatehouse serve: listening on ${server.url}`);
         await new Promise<void>((resolve) => {
           signals.once("SIGINT", resolve);
@@ -82,6 +102,14 @@ export function registerServeCommand(program: Command, io: CliIO, signals: NodeJ
         for (const close of closers) await close().catch(() => undefined);
       }
     });
+}
+
+/** `ADDRESS:PORT` for `--egress-listen` / `--mcp-listen` (IPv4, `[IPv6]` or `localhost`). */
+function parseEgressListen(value: string): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):([0-9]{1,5})$/.exec(value);
+  const n = Number(match?.[2]);
+  if (!match?.[1] || n > 65535) throw new InvalidArgumentError("use ADDRESS:PORT, e.g. 127.0.0.1:3128");
+  return { host: match[1].replace(/^\[|\]$/g, ""), port: n };
 }
 
 function port(value: string): number {

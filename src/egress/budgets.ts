@@ -26,6 +26,11 @@ export interface BudgetLedger {
   addBytes(who: EgressIdentity, direction: "up" | "down", bytes: number): BudgetRefusal | undefined;
   /** Refuses up front when a byte budget is already spent. */
   checkBytes(who: EgressIdentity): BudgetRefusal | undefined;
+  /**
+   * True when any byte budget is set: then relays count every chunk (to cut at the limit);
+   * otherwise they may count once, at close, from the sockets' own byte counters.
+   */
+  readonly limitsBytes: boolean;
 }
 
 const WINDOW_MS = 60_000;
@@ -81,7 +86,9 @@ export function createBudgetLedger(
     return { scope, limit, reason: `${scope} budget of ${what} is spent` };
   }
 
+  const limitsBytes = [limits.perAgent, limits.perRun].some((b) => b?.bytesUp !== undefined || b?.bytesDown !== undefined);
   return {
+    limitsBytes,
     admitRequest(who) {
       const t = now();
       const all = scopes(who);

@@ -120,13 +120,14 @@ export function createEgressDecider(deps: {
       const reason = `\`${target.hostText}:${target.port}\` is refused: address ${r.address} is in a forbidden class: ${r.sentence.replace(/^Deny: /, "")}`;
       return { allow: false, code: "egress-address-forbidden", reason, rule: r.metric, identity, target, addresses: checked.addresses };
     }
+    const credential = findCredential(list, target);
+    // Taking the tunnel slot is the last step, so no check below can throw and leak it.
     let releaseTunnel: (() => void) | undefined;
     if (request.kind === "connect") {
       const slot = deps.budgets.openTunnel(identity);
       if (typeof slot !== "function") return deny("egress-budget-exceeded", slot.reason, `egress.budget.${slot.scope}.${slot.limit}`, identity, target);
       releaseTunnel = slot;
     }
-    const credential = findCredential(list, target);
     return {
       allow: true,
       identity,

@@ -51,6 +51,7 @@ export function createInterceptor(deps: {
   readonly recorder: EgressRecorder;
   readonly policy: EgressPolicy;
   readonly upstreamCa: string | readonly string[] | undefined;
+  readonly scrubVariants: ((value: string) => readonly string[]) | undefined;
   readonly now: () => number;
   readonly onError: (error: unknown) => void;
   readonly track: (socket: Duplex) => void;
@@ -85,10 +86,11 @@ export function createInterceptor(deps: {
     return value;
   }
 
-  function connectTls(address: string, port: number, servername: string): Promise<tls.TLSSocket> {
-    return dialChecked([{ allowed: true, class: "public", sentence: "", metric: "", address, dialAddress: address }], port, policy.timeouts.connectMs).then(
-      ({ socket }) =>
-        new Promise<tls.TLSSocket>((resolve, reject) => {
+  /** Dials the first reachable checked address (all of them, in order), then TLS to the real name. */
+  function connectTls(addresses: EgressAllowed["addresses"], port: number, servername: string): Promise<{ secure: tls.TLSSocket; address: string }> {
+    return dialChecked(addresses, port, policy.timeouts.connectMs).then(
+      ({ socket, address }) =>
+        new Promise<{ secure: tls.TLSSocket; address: string }>((resolve, reject) => {
           const ca = deps.upstreamCa === undefined ? undefined : [...tls.rootCertificates, ...(typeof deps.upstreamCa === "string" ? [deps.upstreamCa] : deps.upstreamCa)];
           const secure = tls.connect({ socket, servername, ALPNProtocols: ["http/1.1"], minVersion: "TLSv1.2", ...(ca ? { ca } : {}) });
           const timer = setTimeout(() => {
@@ -99,7 +101,7 @@ export function createInterceptor(deps: {
             clearTimeout(timer);
             secure.removeAllListeners("error");
             secure.on("error", () => secure.destroy());
-            resolve(secure);
+            resolve({ secure, address });
           });
           secure.once("error", (error: Error) => {
             clearTimeout(timer);
@@ -161,9 +163,10 @@ export function createInterceptor(deps: {
     const cred = d.credential;
     let value: string;
     let upstream: tls.TLSSocket;
+    let dialled: string;
     try {
       value = await credentialValue(tunnel);
-      upstream = await connectTls(d.addresses[0]?.dialAddress ?? "", d.target.port, d.target.hostText);
+      ({ secure: upstream, address: dialled } = await connectTls(d.addresses, d.target.port, d.target.hostText));
     } catch (error) {
       const e = error instanceof EgressError ? error : new EgressError("egress-connect-failed", String(error));
       req.resume();
@@ -175,7 +178,8 @@ export function createInterceptor(deps: {
     }
     deps.track(upstream);
     const injected = `${cred?.prefix ?? ""}${value}`;
-    const secrets = [value, injected];
+    // The exact value first (so `Bearer <value>` keeps its prefix visible), then encoded forms.
+    const secrets = [...new Set([value, injected, ...(deps.scrubVariants?.(value) ?? [])])];
     const header = cred?.header ?? "authorization";
     const headers = endToEndHeaders(req.rawHeaders, req.headers, [header, "accept-encoding"]);
     headers.host = hostHeader(d.target.hostText, d.target.port, 443, false);
@@ -243,7 +247,7 @@ export function createInterceptor(deps: {
     deps.recorder
       .outcome("egress.intercepted", action, d, {
         status: cut || status === undefined ? "error" : "ok",
-        address: d.addresses[0]?.dialAddress ?? "",
+        address: dialled,
         bytesUp: watch.bytesUp,
         bytesDown: watch.bytesDown,
         durationMs: deps.now() - started,

@@ -6,8 +6,9 @@ import { egressPolicySchema, type EgressPolicy } from "./schema.js";
 /**
  * Reads the `egress:` section of a policy file and validates it strictly. Every problem is
  * reported at once, each as `file:line:col egress.field: message`; a file with any problem
- * throws `egress-config-invalid` and nothing is half-loaded. (The lead's policy loader will
- * mount {@link egressPolicySchema} under `egress`; this is for `gatehouse egress --policy`.)
+ * throws `egress-config-invalid` and nothing is half-loaded. (The policy file schema mounts the
+ * same {@link egressPolicySchema}, owned by src/policy/sections/egress.ts; this reader is for
+ * `gatehouse egress --policy`, which needs only this section.)
  *
  * @example const policy = await loadEgressPolicy("gatehouse.yaml")
  */

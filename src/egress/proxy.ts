@@ -30,6 +30,12 @@ export interface EgressProxyOptions {
   readonly credentialFor?: CredentialSource;
   /** Extra CAs trusted when verifying intercepted upstreams (private PKI, tests). */
   readonly upstreamCa?: string | readonly string[];
+  /**
+   * Other spellings of an injected value to scrub from responses besides the exact value (the
+   * CLI passes the secrets module's `variantsOf`: base64 at every alignment, hex, URL, JSON, HTML).
+   * Each form is replaced byte for byte, so binary bodies stay intact.
+   */
+  readonly scrubVariants?: (value: string) => readonly string[];
   /** The local CA for interception; generated at start when the policy names credentials. */
   readonly localCa?: LocalCa;
   readonly now?: () => number;
@@ -105,6 +111,7 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
         recorder,
         policy,
         upstreamCa: options.upstreamCa,
+        scrubVariants: options.scrubVariants,
         now,
         onError,
         track,
@@ -128,21 +135,33 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
     const started = now();
     const authority = req.url ?? "";
     const decision = await decider.decide({ kind: "connect", authority, proxyAuthorization: req.headers["proxy-authorization"] });
-    const action = await record("egress.connect", decision, { method: "CONNECT", authority });
-    if (action === undefined) {
-      if (decision.allow) decision.releaseTunnel?.();
-      writeRawRefusal(client, "egress-audit-unavailable", "the audit log could not record this request, so it is refused");
-      return;
-    }
     if (!decision.allow) {
-      writeRawRefusal(client, decision.code, decision.reason);
+      const action = await record("egress.connect", decision, { method: "CONNECT", authority });
+      if (action === undefined) writeRawRefusal(client, "egress-audit-unavailable", "the audit log could not record this request, so it is refused");
+      else writeRawRefusal(client, decision.code, decision.reason);
       return;
     }
-    if (decision.credential && interceptor) {
-      await interceptor.intercept(client as net.Socket, head, decision, action, started);
-      return;
+    // The tunnel slot is released exactly once, whatever happens from here on: a throw anywhere
+    // below (audit, CA, TLS setup, relay) must not leak the agent's concurrent-tunnel budget.
+    const release = onceOnly(decision.releaseTunnel);
+    const allowed: EgressAllowed = { ...decision, releaseTunnel: release };
+    let handedOver = false;
+    try {
+      const action = await record("egress.connect", allowed, { method: "CONNECT", authority });
+      if (action === undefined) {
+        writeRawRefusal(client, "egress-audit-unavailable", "the audit log could not record this request, so it is refused");
+        return;
+      }
+      if (allowed.credential && interceptor) {
+        // The interceptor releases the slot when the intercepted connection closes.
+        await interceptor.intercept(client as net.Socket, head, allowed, action, started);
+        handedOver = true;
+        return;
+      }
+      await tunnel(client as net.Socket, head, allowed, action, started);
+    } finally {
+      if (!handedOver) release();
     }
-    await tunnel(client as net.Socket, head, decision, action, started);
   }
 
   async function tunnel(client: net.Socket, head: Buffer, decision: EgressAllowed, action: string, started: number): Promise<void> {
@@ -163,6 +182,8 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
       release();
       return;
     }
+    // Per-chunk counting only when a byte budget may have to cut the tunnel mid-stream.
+    const perChunk = budgets.limitsBytes;
     const watch = startWatch({
       idleMs: policy.timeouts.idleMs,
       totalMs: policy.timeouts.totalMs,
@@ -171,11 +192,17 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
         client.destroy();
         upstream.socket.destroy();
       },
+      ...(perChunk ? {} : { idleSocket: client }),
     });
     client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-    if (head.length > 0 && watch.count("up", head.length)) upstream.socket.write(head);
-    await spliceSockets(client, upstream.socket, watch);
+    if (head.length > 0 && (!perChunk || watch.count("up", head.length))) upstream.socket.write(head);
+    await spliceSockets(client, upstream.socket, watch, perChunk);
     watch.stop();
+    if (!perChunk) {
+      // The upstream socket is ours alone: what it wrote went up, what it read came down.
+      watch.settle("up", upstream.socket.bytesWritten);
+      watch.settle("down", upstream.socket.bytesRead);
+    }
     release();
     const cut = watch.cutBy;
     outcome("egress.connect", action, decision, {
@@ -378,6 +405,16 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
         interceptor?.close();
       });
     },
+  };
+}
+
+/** Wraps a release function so that calling it more than once is harmless. */
+function onceOnly(release: (() => void) | undefined): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    release?.();
   };
 }
 

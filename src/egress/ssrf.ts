@@ -1,6 +1,9 @@
 import ipaddr from "ipaddr.js";
 import { parseIpLiteral } from "./host.js";
 
+// Validation of `unsafeAllowAddresses` belongs to the policy schema; re-exported for callers.
+export { isAddressOrCidr } from "../policy/index.js";
+
 type IP = ipaddr.IPv4 | ipaddr.IPv6;
 
 /**
@@ -278,15 +281,3 @@ function result(
   };
 }
 
-/** True when `text` is a valid CIDR or single IP address (for validating `unsafeAllowAddresses`). */
-export function isAddressOrCidr(text: string): boolean {
-  if (text.includes("/")) {
-    try {
-      cidr(text);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-  return parseIpLiteral(text) !== undefined;
-}

@@ -115,6 +115,11 @@ function connectOnce(address: string, port: number, timeoutMs: number): Promise<
 export interface Watch {
   /** Call on every chunk; returns false when the connection must be cut. */
   count(direction: "up" | "down", bytes: number): boolean;
+  /**
+   * Records bytes moved without per-chunk counting (read from the sockets at close, when no
+   * byte budget needs a cut mid-stream); charges the budget ledger once.
+   */
+  settle(direction: "up" | "down", bytes: number): void;
   readonly bytesUp: number;
   readonly bytesDown: number;
   /** Why the connection was cut, when it was. */
@@ -131,6 +136,12 @@ export function startWatch(options: {
   readonly totalMs: number;
   readonly charge: (direction: "up" | "down", bytes: number) => string | undefined;
   readonly onCut: (code: EgressErrorCode, message: string) => void;
+  /**
+   * Watch idleness with this socket's own timeout instead of a timer refreshed per chunk. Node
+   * re-arms a socket's timeout on every read and write, so for a tunnel the client socket sees
+   * traffic in both directions.
+   */
+  readonly idleSocket?: net.Socket;
 }): Watch {
   let up = 0;
   let down = 0;
@@ -141,20 +152,33 @@ export function startWatch(options: {
     stop();
     options.onCut(code, message);
   };
-  const idle = setTimeout(() => cut("egress-idle-timeout", `no data for ${options.idleMs} ms`), options.idleMs);
+  const onIdle = (): void => cut("egress-idle-timeout", `no data for ${options.idleMs} ms`);
+  const socket = options.idleSocket;
+  const idle = socket ? undefined : setTimeout(onIdle, options.idleMs);
+  if (socket) socket.setTimeout(options.idleMs, onIdle);
   const total = setTimeout(() => cut("egress-total-timeout", `open longer than ${options.totalMs} ms`), options.totalMs);
-  idle.unref();
+  idle?.unref();
   total.unref();
   function stop(): void {
     clearTimeout(idle);
     clearTimeout(total);
+    if (socket) {
+      socket.setTimeout(0);
+      socket.off("timeout", onIdle);
+    }
   }
   return {
+    settle(direction, bytes) {
+      if (bytes <= 0) return;
+      if (direction === "up") up += bytes;
+      else down += bytes;
+      options.charge(direction, bytes);
+    },
     count(direction, bytes) {
       if (cutBy) return false;
       if (direction === "up") up += bytes;
       else down += bytes;
-      idle.refresh();
+      idle?.refresh();
       const spent = options.charge(direction, bytes);
       if (spent) {
         cut("egress-budget-exceeded", spent);
@@ -179,8 +203,13 @@ export function startWatch(options: {
  * Splices two sockets together with half-close: when one side ends its writing (FIN), the
  * other side's writing is ended too, and data still flowing the other way keeps flowing.
  * Resolves once both sockets are closed.
+ *
+ * With `perChunk` every chunk is counted (and may cut the tunnel at a byte budget). Without it
+ * the relay is a bare `pipe()` both ways, and the caller settles the byte counts from the
+ * upstream socket's `bytesWritten`/`bytesRead` at close: a per-chunk handler costs a JS call,
+ * a timer refresh and a budget update for every 64 KiB read, on the hottest path of the proxy.
  */
-export function spliceSockets(client: net.Socket, upstream: net.Socket, watch: Watch): Promise<void> {
+export function spliceSockets(client: net.Socket, upstream: net.Socket, watch: Watch, perChunk = true): Promise<void> {
   return new Promise((resolve) => {
     let closed = 0;
     const onClose = (): void => {
@@ -200,18 +229,20 @@ export function spliceSockets(client: net.Socket, upstream: net.Socket, watch: W
     upstream.on("close", onClose);
     client.on("error", () => upstream.destroy());
     upstream.on("error", () => client.destroy());
-    client.on("data", (chunk: Buffer) => {
-      if (!watch.count("up", chunk.length)) {
-        client.destroy();
-        upstream.destroy();
-      }
-    });
-    upstream.on("data", (chunk: Buffer) => {
-      if (!watch.count("down", chunk.length)) {
-        client.destroy();
-        upstream.destroy();
-      }
-    });
+    if (perChunk) {
+      client.on("data", (chunk: Buffer) => {
+        if (!watch.count("up", chunk.length)) {
+          client.destroy();
+          upstream.destroy();
+        }
+      });
+      upstream.on("data", (chunk: Buffer) => {
+        if (!watch.count("down", chunk.length)) {
+          client.destroy();
+          upstream.destroy();
+        }
+      });
+    }
     client.pipe(upstream);
     upstream.pipe(client);
   });

@@ -13,6 +13,7 @@ export {
   startMcpGateway,
   createMcpHttpHandler,
   GuardedStdioServerTransport,
+  serveGatewayStdio,
   McpConfigSchema,
   parseMcpConfig,
   createFilePinStore,

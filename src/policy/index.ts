@@ -13,6 +13,8 @@ export { NAMESPACE_SEPARATOR, McpServerSchema, McpConfigSchema } from "./section
 export type { McpServerConfig, McpConfig } from "./sections/mcp.js";
 export { ClaudeCodeConfigSchema } from "./sections/claude-code.js";
 export type { ClaudeCodeConfig } from "./sections/claude-code.js";
+export { SandboxPolicySchema, SandboxProfileSchema, SandboxLimitsSchema, SandboxEnvSchema } from "./sections/sandbox.js";
+export type { SandboxPolicyConfig, SandboxProfileConfig } from "./sections/sandbox.js";
 export {
   ApproversSchema,
   ApproverSchema,
@@ -36,3 +38,17 @@ export type {
   ScrubConfig,
   SecretsConfigProblem,
 } from "./sections/secrets.js";
+export {
+  egressPolicySchema,
+  egressProfileSchema,
+  egressAllowEntrySchema,
+  egressCredentialSchema,
+  egressBudgetSchema,
+  normalizeHost,
+  parseIpLiteral,
+  parseIPv6Literal,
+  printable,
+  isAddressOrCidr,
+  HostSyntaxError,
+} from "./sections/egress.js";
+export type { EgressPolicy, EgressProfile, EgressAllowEntry, EgressCredential, EgressBudget, NormalizedHost } from "./sections/egress.js";

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import { ENVIRONMENTS, RISK_CLASSES } from "../core/index.js";
 import { ApprovalsConfigSchema, ApproversSchema } from "./sections/approvals.js";
-import { egressPolicySchema } from "../egress/index.js";
+import { egressPolicySchema } from "./sections/egress.js";
 import { SecretsConfigSchema } from "./sections/secrets.js";
-import { SandboxPolicySchema } from "../sandbox/index.js";
+import { SandboxPolicySchema } from "./sections/sandbox.js";
 import { auditConfigSchema } from "./sections/audit.js";
 import { McpConfigSchema } from "./sections/mcp.js";
 import { ClaudeCodeConfigSchema } from "./sections/claude-code.js";

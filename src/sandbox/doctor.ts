@@ -9,7 +9,11 @@ import { SECCOMP_ARCHES } from "./seccomp.js";
 export interface HostCapabilities {
   readonly platform: string;
   readonly arch: string;
-  readonly bwrap?: { readonly path: string; readonly version: string };
+  /**
+   * The bwrap found in a system directory, its version, and which of the options Gatehouse uses
+   * ({@link BWRAP_OPTIONS_USED}) it does not list in `--help` (a run is refused while any is missing).
+   */
+  readonly bwrap?: { readonly path: string; readonly version: string; readonly missingOptions?: readonly string[] };
   /** bwrap could create a user namespace (with a new network and PID namespace) here. */
   readonly userNamespaces: boolean;
   /** The kernel has seccomp and we have a filter for this architecture. */
@@ -24,6 +28,26 @@ export interface HostCapabilities {
   readonly problems: readonly string[];
   /** Isolation gaps that do not stop runs but weaken them. */
   readonly warnings: readonly string[];
+}
+
+/**
+ * Every bwrap option the runner passes (src/sandbox/bwrap.ts). bubblewrap 0.8.0 is the first
+ * release with all of them (`--disable-userns` and `--size` arrived there); older ones are refused
+ * rather than run with a weaker sandbox.
+ */
+export const BWRAP_OPTIONS_USED = [
+  "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+  "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "--hostname", "--proc", "--dev",
+  "--ro-bind", "--bind", "--symlink", "--size", "--tmpfs", "--dir", "--chdir", "--seccomp", "--json-status-fd", "--block-fd",
+] as const;
+
+/** The oldest bubblewrap release that has every option in {@link BWRAP_OPTIONS_USED}. */
+export const BWRAP_MIN_VERSION = "0.8.0";
+
+/** Options from `bwrap --help` output that Gatehouse uses and this bwrap does not list. */
+export function missingBwrapOptions(helpText: string): string[] {
+  const listed = new Set([...helpText.matchAll(/^\s+(--[a-z0-9-]+)/gm)].map((m) => m[1]!));
+  return BWRAP_OPTIONS_USED.filter((o) => !listed.has(o));
 }
 
 function which(name: string, path: string): string | undefined {
@@ -61,12 +85,21 @@ export function probeHost(options: { readonly spawnChecks?: boolean } = {}): Hos
   let bwrap: HostCapabilities["bwrap"];
   let userNamespaces = false;
   if (platform() !== "linux") problems.push(`the sandbox needs Linux (this is ${platform()})`);
+  if (bwrapPath) {
+    // Listing the options is one short spawn (~1 ms), done even without spawn checks: a run must
+    // never pass bwrap an option it does not have.
+    const help = spawnSync(bwrapPath, ["--help"], { encoding: "utf8", timeout: 10_000, env: {} });
+    const missingOptions = help.status === 0 ? missingBwrapOptions(help.stdout) : [...BWRAP_OPTIONS_USED];
+    const version = spawnChecks ? (spawnSync(bwrapPath, ["--version"], { encoding: "utf8", env: {} }).stdout ?? "").trim().replace(/^bubblewrap\s*/, "") : "not probed";
+    bwrap = { path: bwrapPath, version, missingOptions };
+    if (help.status !== 0) problems.push(`\`${bwrapPath} --help\` failed (${help.error?.message ?? `exit ${String(help.status)}`}), so its options cannot be checked; reinstall bubblewrap`);
+    else if (missingOptions.length > 0) {
+      problems.push(`bubblewrap ${version === "not probed" ? "" : `${version} `}at ${bwrapPath} lacks ${missingOptions.map((o) => `\`${o}\``).join(", ")}, which the sandbox needs; install bubblewrap ${BWRAP_MIN_VERSION} or newer`);
+    }
+  }
   if (bwrapPath && !spawnChecks) {
-    bwrap = { path: bwrapPath, version: "not probed" };
     userNamespaces = true;
   } else if (bwrapPath) {
-    const version = spawnSync(bwrapPath, ["--version"], { encoding: "utf8" }).stdout.trim().replace(/^bubblewrap\s*/, "");
-    bwrap = { path: bwrapPath, version };
     const probe = spawnSync(bwrapPath, ["--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"], { encoding: "utf8", timeout: 10_000, env: {} });
     userNamespaces = probe.status === 0;
     if (!userNamespaces) problems.push(`bwrap cannot create user namespaces here (${probe.stderr.trim() || `exit ${String(probe.status)}`}); enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or the AppArmor userns rule for bwrap)`);
@@ -116,7 +149,7 @@ export function formatDoctorReport(host: HostCapabilities): string[] {
   const yes = (ok: boolean): string => (ok ? "ok" : "MISSING");
   const lines = [
     `platform        ${host.platform}/${host.arch}`,
-    `bubblewrap      ${host.bwrap ? `ok (${host.bwrap.path}, ${host.bwrap.version})` : "MISSING"}`,
+    `bubblewrap      ${!host.bwrap ? "MISSING" : host.bwrap.missingOptions?.length ? `TOO OLD (${host.bwrap.path}, ${host.bwrap.version}; lacks ${host.bwrap.missingOptions.join(" ")}; need >= ${BWRAP_MIN_VERSION})` : `ok (${host.bwrap.path}, ${host.bwrap.version}; every option used is present)`}`,
     `user namespaces ${yes(host.userNamespaces)}`,
     `seccomp         ${yes(host.seccomp)}`,
     `prlimit         ${host.prlimit ?? "MISSING"}`,

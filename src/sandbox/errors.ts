@@ -20,6 +20,9 @@ export const SANDBOX_ERROR_CODES = [
   "setup-failed",
   "audit-unavailable",
   "denied-scan-too-large",
+  "widening-invalid",
+  "widening-unapproved",
+  "protected-path-unpinnable",
 ] as const;
 
 /** One of {@link SANDBOX_ERROR_CODES}. */

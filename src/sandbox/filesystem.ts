@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SandboxError } from "./errors.js";
 
@@ -134,6 +134,14 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
 function realpathOf(path: string, code: "workdir-invalid" | "path-invalid", what: string): string {
   try {
     return realpathSync(path);
@@ -247,29 +255,41 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
     ...DENIED_SYSTEM_PATHS,
     ...sshHostKeys(),
   ];
+  // A denied path may be a symlink (`~/.ssh -> ~/dotfiles/ssh`): what must be hidden is what it
+  // resolves to, which a profile can make visible under another name (`readable: ["~/dotfiles"]`).
+  // The target is masked wherever it is visible; a visible link needs no mount of its own, since
+  // the kernel follows it to the masked target. A dangling link has nothing to hide.
   const maskTargets = new Set<string>();
   for (const path of denied) {
     const st = lstatOrUndefined(path);
-    if (!st || st.isSymbolicLink()) continue;
+    if (!st) continue;
     const real = safeRealpath(path);
+    if (st.isSymbolicLink() && !lstatOrUndefined(real)) continue;
     if (!visibleRoots.some((root) => isWithin(real, root) && real !== root)) continue;
     if (explicit.some((e) => isWithin(e, real))) continue;
     maskTargets.add(real);
   }
 
+  const deniedMasks = [...maskTargets];
+
   // Hard links: a denied file with more than one link may have a twin inside a visible root.
   // Browser profiles are large and hold no single file worth a planted hard link; skip them.
   const linked = deniedHardLinks(denied.filter((p) => !BROWSER_PROFILES.some((b) => p === join(home, b))));
-  const scanRoots = [...new Set([workdir, ...writable])];
+  // The workdir and writable extras are walked for `.env` files; readable extras only when there
+  // is a hard link to hunt (they may be large toolchains, and hold no `.env` of the project).
+  const scanRoots = [...new Set([workdir, ...writable, ...(linked.size > 0 ? readable : [])])];
+  const envRoots = new Set([workdir, ...writable]);
+  const gitEntries = new Set<string>();
   for (const root of scanRoots) {
+    const envScan = envRoots.has(root);
     walk(root, linked.size > 0, (path, st) => {
       const name = path.slice(path.lastIndexOf(sep) + 1);
-      if (ENV_FILE.test(name) && !ENV_TEMPLATE.test(name)) maskTargets.add(path);
-      if (st && linked.has(`${st.dev}:${st.ino}`)) {
+      if (envScan && ENV_FILE.test(name) && !ENV_TEMPLATE.test(name)) maskTargets.add(path);
+      if (st && linked.has(`${st.dev}:${st.ino}`) && !deniedMasks.some((m) => isWithin(path, m))) {
         maskTargets.add(path);
         findings.push({ kind: "denied-read", path, detail: `hard link to the denied file \`${linked.get(`${st.dev}:${st.ino}`) ?? ""}\` masked` });
       }
-    });
+    }, envScan ? (path) => gitEntries.add(path) : undefined);
   }
 
   // Pin protected paths in every writable root; they stay mount points, so they cannot be renamed away.
@@ -283,14 +303,31 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
         protectPath(root, entry.path, mounts, placeholders, pinned);
       }
     }
+    // Git's own executable state beyond `.git/hooks` and `.git/config`: submodule and nested
+    // repositories' hooks and config, worktree config, and a `core.hooksPath` directory.
+    for (const target of gitProtectedPaths([...gitEntries], writableRoots, home)) {
+      if (writableRoots.includes(target.path)) {
+        // `core.hooksPath = .`: hooks are files directly in a writable root, which cannot be pinned as a whole.
+        throw new SandboxError("protected-path-unpinnable", `a git \`core.hooksPath\` is the writable directory \`${target.path}\` itself, so hooks written there would run later outside the sandbox`, "point core.hooksPath at a subdirectory (e.g. .githooks), or run with a read-only profile");
+      }
+      const root = writableRoots.find((r) => isWithin(target.path, r) && target.path !== r);
+      if (!root) continue;
+      const rel = relative(root, target.path);
+      if (unprotected.some((u) => rel === u || rel.startsWith(u + "/"))) continue;
+      protectPath(root, rel, mounts, placeholders, pinned, target.placeholder);
+    }
   } catch (error) {
     removePlaceholders(placeholders);
     throw error;
   }
 
+  const maskedDirs: string[] = [];
   for (const target of [...maskTargets].sort()) {
+    // Inside a directory already masked: hidden with it (and bwrap could not mount there).
+    if (maskedDirs.some((d) => isWithin(target, d))) continue;
     const st = lstatOrUndefined(target);
     if (!st) continue;
+    if (st.isDirectory()) maskedDirs.push(target);
     mounts.push({ op: "ro-bind", src: st.isDirectory() ? maskDir : maskFile, dest: target });
   }
 
@@ -317,14 +354,21 @@ export const MAX_DENIED_SCAN_ENTRIES = 20_000;
 function deniedHardLinks(denied: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
   let budget = MAX_DENIED_SCAN_ENTRIES;
-  const visit = (path: string): void => {
+  const seen = new Set<string>();
+  const visit = (path: string, top = false): void => {
     if (budget-- <= 0) {
       throw new SandboxError("denied-scan-too-large", `more than ${MAX_DENIED_SCAN_ENTRIES} entries under the denied paths (at \`${path}\`); hard links to them cannot all be checked`, "move bulky data out of the credential directories (e.g. ~/.gnupg, ~/.password-store)");
     }
-    const st = lstatOrUndefined(path);
+    let st = lstatOrUndefined(path);
+    // A denied path that is itself a symlink (`~/.aws -> ~/dotfiles/aws`) is followed once; links
+    // found inside denied directories are not (they point elsewhere, and may loop).
+    if (top && st?.isSymbolicLink()) st = statOrUndefined(path);
     if (!st) return;
-    if (st.isFile() && st.nlink > 1) out.set(`${st.dev}:${st.ino}`, path);
+    const key = `${st.dev}:${st.ino}`;
+    if (st.isFile() && st.nlink > 1) out.set(key, path);
     if (st.isDirectory()) {
+      if (seen.has(key)) return;
+      seen.add(key);
       let names: string[];
       try {
         names = readdirSync(path);
@@ -334,7 +378,7 @@ function deniedHardLinks(denied: readonly string[]): Map<string, string> {
       for (const name of names) visit(join(path, name));
     }
   };
-  denied.forEach(visit);
+  for (const path of denied) visit(path, true);
   return out;
 }
 
@@ -342,7 +386,7 @@ function deniedHardLinks(denied: readonly string[]): Map<string, string> {
  * Walks a root without following symlinks. `.git` and `node_modules` are skipped unless `stat`
  * is needed (hard-link hunting), since a `.env` there is not the user's.
  */
-function walk(root: string, withStat: boolean, visit: (path: string, st: Stats | undefined) => void): void {
+function walk(root: string, withStat: boolean, visit: (path: string, st: Stats | undefined) => void, onGit?: (path: string) => void): void {
   const stack = [root];
   let seen = 0;
   while (stack.length > 0) {
@@ -355,9 +399,14 @@ function walk(root: string, withStat: boolean, visit: (path: string, st: Stats |
     }
     for (const entry of entries) {
       if (++seen > MAX_SCAN_ENTRIES) {
-        throw new SandboxError("workdir-too-large", `more than ${MAX_SCAN_ENTRIES} entries under \`${root}\`; the scan for .env files and hard links cannot finish`, "point the profile's workdir at the project, not a parent of many projects");
+        throw new SandboxError(
+          "workdir-too-large",
+          `more than ${MAX_SCAN_ENTRIES} entries under \`${root}\`; the scan for .env files and hard links to denied files cannot finish`,
+          "point the profile's workdir (and its readable/writable extras) at what the command needs, not a parent of many projects; readable extras are scanned only while a denied file has a second hard link",
+        );
       }
       const path = join(dir, entry.name);
+      if (entry.name === ".git") onGit?.(path);
       if (entry.isDirectory()) {
         if (withStat || (entry.name !== "node_modules" && entry.name !== ".git")) stack.push(path);
         continue;
@@ -375,7 +424,7 @@ function walk(root: string, withStat: boolean, visit: (path: string, st: Stats |
  * out of `git status`, and npm and yarn skip a directory where they look for an rc file). The
  * placeholder is removed after the run.
  */
-function protectPath(root: string, rel: string, mounts: MountOp[], placeholders: Placeholder[], pinned: string[]): void {
+function protectPath(root: string, rel: string, mounts: MountOp[], placeholders: Placeholder[], pinned: string[], placeholder: "file" | "dir" = "dir"): void {
   const parts = rel.split("/");
   let path = root;
   for (let i = 0; i < parts.length; i++) {
@@ -387,9 +436,13 @@ function protectPath(root: string, rel: string, mounts: MountOp[], placeholders:
       throw new SandboxError("protected-path-symlink", `\`${relative(root, path)}\` in \`${root}\` is a symlink; a protected path must be a real file or directory`, `replace the symlink, or list \`${rel}\` under writableProtected in the profile`);
     }
     if (!st) {
-      mkdirSync(path, { mode: 0o555 });
+      // A missing parent is always a directory; the last component may be an empty file where a
+      // directory would break the tool that reads it (git's `config`).
+      const kind = last ? placeholder : "dir";
+      if (kind === "dir") mkdirSync(path, { mode: 0o555 });
+      else writeFileSync(path, "", { flag: "wx", mode: 0o444 });
       const created = lstatSync(path);
-      placeholders.push({ path, kind: "dir", dev: created.dev, ino: created.ino });
+      placeholders.push({ path, kind, dev: created.dev, ino: created.ino });
       addMount(mounts, { op: "ro-bind", src: path, dest: path });
       return;
     }
@@ -399,6 +452,144 @@ function protectPath(root: string, rel: string, mounts: MountOp[], placeholders:
     }
     addMount(mounts, { op: "bind", src: path, dest: path });
   }
+}
+
+/** Most git directories (repository, submodules, worktrees) one run protects before it refuses. */
+export const MAX_GIT_DIRS = 1000;
+
+/** A path inside a git directory that runs later outside the sandbox, and what stands in when it is missing. */
+interface GitTarget {
+  readonly path: string;
+  readonly placeholder: "file" | "dir";
+}
+
+function readSmall(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    if (!st.isFile() || st.size > 65_536) return undefined;
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** `core.hooksPath` values in one git config file (every section named `core`, any case). */
+function hooksPathsIn(config: string): string[] {
+  const out: string[] = [];
+  let inCore = false;
+  for (const raw of config.split("\n")) {
+    const line = raw.trim();
+    const section = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"[^"]*")?\s*\]/.exec(line);
+    if (section) {
+      inCore = section[1]!.toLowerCase() === "core";
+      const rest = line.slice(section[0].length).trim();
+      if (!inCore || rest === "") continue;
+      const m = /^hookspath\s*=\s*(.*)$/i.exec(rest);
+      if (m) out.push(unquote(m[1]!));
+      continue;
+    }
+    if (!inCore) continue;
+    const m = /^hookspath\s*=\s*(.*)$/i.exec(line);
+    if (m) out.push(unquote(m[1]!));
+  }
+  return out.filter((v) => v !== "");
+}
+
+function unquote(value: string): string {
+  const v = value.replace(/\s+[#;].*$/, "").trim();
+  return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1) : v;
+}
+
+/**
+ * What git runs later, found from the `.git` entries of the writable roots: for every git
+ * directory (a `.git` directory, the target of a `.git` file, its common directory, each
+ * `modules/**` submodule and `worktrees/*` entry) its `hooks` and `config` (and `config.worktree`),
+ * plus each `core.hooksPath` directory its config names. Only paths inside a writable root
+ * matter (everything else is read-only or absent in the sandbox).
+ */
+function gitProtectedPaths(dotGits: readonly string[], writableRoots: readonly string[], home: string): GitTarget[] {
+  const targets = new Map<string, GitTarget>();
+  const add = (path: string, placeholder: "file" | "dir"): void => {
+    if (writableRoots.some((r) => isWithin(path, r)) && !targets.has(path)) targets.set(path, { path, placeholder });
+  };
+  const seen = new Set<string>();
+  // (git directory, its working tree) pairs still to look at
+  const queue: { dir: string; worktree: string | undefined }[] = [];
+  const enqueue = (dir: string, worktree: string | undefined): void => {
+    const st = statOrUndefined(dir);
+    if (!st?.isDirectory()) return;
+    const real = safeRealpath(dir);
+    if (seen.has(real)) return;
+    if (seen.size >= MAX_GIT_DIRS) {
+      throw new SandboxError("workdir-too-large", `more than ${MAX_GIT_DIRS} git directories (submodules, worktrees) under the writable roots; they cannot all be protected`, "point the profile's workdir at one project");
+    }
+    seen.add(real);
+    queue.push({ dir: real, worktree });
+  };
+  for (const dotGit of dotGits) {
+    const st = lstatOrUndefined(dotGit);
+    const top = dotGit.slice(0, dotGit.lastIndexOf(sep)) || "/";
+    if (st?.isDirectory()) enqueue(dotGit, top);
+    else if (st?.isFile()) {
+      // A gitlink (`gitdir: …`, in submodules and worktrees) is pinned too: rewritten, it would
+      // point git at hooks the sandbox planted.
+      add(dotGit, "file");
+      const m = /^gitdir:\s*(.+?)\s*$/m.exec(readSmall(dotGit) ?? "");
+      if (m) enqueue(resolve(top, m[1]!), top);
+    }
+  }
+  while (queue.length > 0) {
+    const { dir, worktree } = queue.shift()!;
+    const common = readSmall(join(dir, "commondir"))?.trim();
+    const configs = [join(dir, "config"), join(dir, "config.worktree")];
+    if (common) {
+      // A linked worktree's own directory: hooks and config live in the common directory.
+      enqueue(resolve(dir, common), undefined);
+      const worktreeConfig = join(dir, "config.worktree");
+      const commonConfig = readSmall(join(resolve(dir, common), "config")) ?? "";
+      if (lstatOrUndefined(worktreeConfig) || /^\s*worktreeconfig\s*=\s*(true|yes|on|1)\s*$/im.test(commonConfig)) add(worktreeConfig, "file");
+      configs.push(join(resolve(dir, common), "config"));
+    } else {
+      add(join(dir, "hooks"), "dir");
+      add(join(dir, "config"), "file");
+      if (lstatOrUndefined(join(dir, "config.worktree"))) add(join(dir, "config.worktree"), "file");
+      for (const sub of submoduleDirs(join(dir, "modules"))) enqueue(sub, undefined);
+      let worktrees: string[] = [];
+      try {
+        worktrees = readdirSync(join(dir, "worktrees"));
+      } catch {
+        // none
+      }
+      for (const name of worktrees) enqueue(join(dir, "worktrees", name), undefined);
+    }
+    for (const config of configs) {
+      for (const hooksPath of hooksPathsIn(readSmall(config) ?? "")) {
+        // Relative to the working tree's top (git's rule for non-bare repositories), else the git dir.
+        const expanded = hooksPath === "~" ? home : hooksPath.startsWith("~/") ? join(home, hooksPath.slice(2)) : resolve(worktree ?? dir, hooksPath);
+        add(safeRealpath(expanded), "dir");
+      }
+    }
+  }
+  return [...targets.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Git directories of submodules under `modules/` (names may hold slashes; each has a HEAD). */
+function submoduleDirs(modules: string, depth = 0): string[] {
+  if (depth > 8) return [];
+  let entries;
+  try {
+    entries = readdirSync(modules, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const path = join(modules, entry.name);
+    if (lstatOrUndefined(join(path, "HEAD"))) out.push(path);
+    else out.push(...submoduleDirs(path, depth + 1));
+  }
+  return out;
 }
 
 function addMount(mounts: MountOp[], mount: MountOp): void {

@@ -22,6 +22,8 @@ export interface PinRegistry {
 
 interface Orphan {
   readonly path: string;
+  /** Absent in records written before file placeholders existed: a directory. */
+  readonly kind?: "file" | "dir";
   readonly dev: number;
   readonly ino: number;
 }
@@ -92,12 +94,12 @@ export function openPinRegistry(root: string): PinRegistry {
       }
       const live = livePins();
       const candidates = new Map<string, Placeholder>();
-      for (const o of orphans) candidates.set(o.path, { path: o.path, kind: "dir", dev: o.dev, ino: o.ino });
+      for (const o of orphans) candidates.set(o.path, { path: o.path, kind: o.kind ?? "dir", dev: o.dev, ino: o.ino });
       for (const p of placeholders) candidates.set(p.path, p);
       const removable: Placeholder[] = [];
       for (const p of candidates.values()) {
         if (live.has(p.path)) {
-          writeFileSync(orphanFile(p.path), JSON.stringify({ path: p.path, dev: p.dev, ino: p.ino }), { mode: 0o600 });
+          writeFileSync(orphanFile(p.path), JSON.stringify({ path: p.path, kind: p.kind, dev: p.dev, ino: p.ino }), { mode: 0o600 });
           continue;
         }
         removable.push(p);

@@ -1,80 +1,19 @@
 import { readFile } from "node:fs/promises";
-import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from "yaml";
-import { z } from "zod";
+import type { Node as YamlNode } from "yaml";
+import type * as Yaml from "yaml";
+import type * as PolicyModule from "../policy/index.js";
+import type { SandboxPolicyConfig, SandboxProfileConfig } from "../policy/index.js";
 import { SandboxError } from "./errors.js";
 
-/** Resource limits; every field optional, the built-in default applies when unset. */
-export const SandboxLimitsSchema = z
-  .strictObject({
-    timeoutSeconds: z.int().min(1).max(86_400).optional().describe("wall-clock time before the whole process tree is killed"),
-    cpuSeconds: z.int().min(1).max(86_400).optional().describe("CPU time per process (RLIMIT_CPU); the run is killed when it is spent"),
-    memoryMb: z.int().min(16).max(1_048_576).optional().describe("memory for the whole run (cgroup) or per process address space (rlimit) in MiB"),
-    processes: z.int().min(4).max(65_536).optional().describe("processes and threads alive at once in the run (cgroup pids.max)"),
-    openFiles: z.int().min(16).max(1_048_576).optional().describe("open file descriptors per process (RLIMIT_NOFILE)"),
-    outputBytes: z.int().min(1024).max(1_073_741_824).optional().describe("stdout plus stderr bytes kept before the run is killed"),
-    fileSizeMb: z.int().min(1).max(1_048_576).optional().describe("largest file a process may write, in MiB (RLIMIT_FSIZE)"),
-  })
-  .describe("resource limits of one run");
+/**
+ * The `sandbox:` section's schema belongs to the policy (src/policy/sections/sandbox.ts). It is
+ * loaded only when something must be validated (a policy file, a profile built in code): the
+ * policy module is large, and `gatehouse run` without `--policy` needs none of it.
+ */
+const loadSchemas = async (): Promise<Pick<typeof PolicyModule, "SandboxPolicySchema" | "SandboxProfileSchema">> => import("../policy/index.js");
 
-/** The environment variables a profile lets in. */
-export const SandboxEnvSchema = z
-  .strictObject({
-    allow: z
-      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, "a variable name, optionally ending in `*`"))
-      .optional()
-      .describe("names passed through from the caller's environment; `LC_*` matches a prefix (a prefix never matches credential-like names)"),
-    set: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name"), z.string())
-      .optional()
-      .describe("variables set to fixed values inside the sandbox"),
-  })
-  .describe("environment allow-list; nothing else passes in");
-
-const pathList = z.array(z.string().min(1)).optional();
-
-/** One sandbox profile as written in the policy file. */
-export const SandboxProfileSchema = z
-  .strictObject({
-    description: z.string().optional().describe("what the profile is for"),
-    isolation: z
-      .enum(["bubblewrap", "none"])
-      .optional()
-      .describe("`bubblewrap` (default) or `none`: unsandboxed, for development only, warned on every run"),
-    workdir: z.string().min(1).optional().describe("the working directory; relative paths resolve against the policy file's directory; default: the current directory"),
-    workdirAccess: z.enum(["read-only", "read-write"]).optional().describe("whether the command may write the working directory (default read-write)"),
-    readable: pathList.describe("extra host paths visible read-only (e.g. a toolchain under the home directory)"),
-    writable: pathList.describe("extra host paths visible read-write"),
-    writableProtected: pathList.describe("protected paths under the working directory this profile may write (e.g. `.git/hooks`)"),
-    network: z.enum(["none", "proxy"]).optional().describe("`none` (default): no network at all; `proxy`: only the Gatehouse egress proxy"),
-    env: SandboxEnvSchema.optional(),
-    limits: SandboxLimitsSchema.optional(),
-  })
-  .describe("how one command runs: what it sees, what it may write, where it may connect, what it may use");
-
-/** The `sandbox:` section of the policy file (mount under the top-level key `sandbox`). */
-export const SandboxPolicySchema = z
-  .strictObject({
-    defaultProfile: z.string().min(1).optional().describe("profile used when `--profile` is not given (default `build`)"),
-    proxy: z
-      .strictObject({
-        socket: z.string().min(1).optional().describe("path of the egress proxy's Unix socket on the host"),
-        address: z
-          .string()
-          .regex(/^(127\.0\.0\.1|\[::1\]|localhost):\d{1,5}$/, "a loopback `host:port`, e.g. `127.0.0.1:3128`")
-          .optional()
-          .describe("the egress proxy's loopback TCP address on the host"),
-      })
-      .refine((p) => (p.socket === undefined) !== (p.address === undefined), "give exactly one of `socket` and `address`")
-      .optional()
-      .describe("the egress proxy that `network: proxy` profiles reach"),
-    profiles: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/, "lowercase letters, digits and dashes"), SandboxProfileSchema).optional(),
-  })
-  .describe("sandbox runner profiles (`gatehouse run`)");
-
-/** A profile as written. */
-export type SandboxProfileConfig = z.infer<typeof SandboxProfileSchema>;
-/** The `sandbox:` section as written. */
-export type SandboxPolicyConfig = z.infer<typeof SandboxPolicySchema>;
+/** `sandbox:` sections this module validated itself (parsed from a policy file), not re-checked. */
+const validated = new WeakSet<object>();
 
 /** Limits with every default filled in. */
 export interface ResolvedLimits {
@@ -131,14 +70,19 @@ export const BUILTIN_PROFILES: Readonly<Record<string, SandboxProfileConfig>> = 
  * @example
  * resolveProfile("build", BUILTIN_PROFILES.build!)
  */
-export function resolveProfile(name: string, config: SandboxProfileConfig, baseDir?: string): ResolvedProfile {
+export async function resolveProfile(name: string, config: SandboxProfileConfig, baseDir?: string): Promise<ResolvedProfile> {
+  const { SandboxProfileSchema } = await loadSchemas();
   const parsed = SandboxProfileSchema.safeParse(config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue ? issue.path.join(".") : "";
     throw new SandboxError("profile-invalid", `profile \`${name}\`${field ? ` ${field}` : ""}: ${issue?.message ?? "invalid"}`, "see docs/sandbox.md for the profile fields");
   }
-  const c = parsed.data;
+  return fillProfile(name, parsed.data, baseDir);
+}
+
+/** Fills in defaults of a profile already validated (or built in). */
+function fillProfile(name: string, c: SandboxProfileConfig, baseDir?: string): ResolvedProfile {
   const limits: ResolvedLimits = Object.freeze({ ...DEFAULT_LIMITS, ...stripUndefined(c.limits ?? {}) });
   const profile: ResolvedProfile = {
     name,
@@ -169,13 +113,28 @@ export interface SandboxPolicy {
 }
 
 /** Profiles by name: the built-ins overlaid with the policy's own. */
-export function profilesOf(policy: SandboxPolicy | undefined): ReadonlyMap<string, ResolvedProfile> {
+export async function profilesOf(policy: SandboxPolicy | undefined): Promise<ReadonlyMap<string, ResolvedProfile>> {
   const map = new Map<string, ResolvedProfile>();
-  for (const [name, config] of Object.entries(BUILTIN_PROFILES)) map.set(name, resolveProfile(name, config));
-  for (const [name, config] of Object.entries(policy?.config.profiles ?? {})) {
-    map.set(name, resolveProfile(name, config, policy?.baseDir));
+  for (const [name, config] of Object.entries(BUILTIN_PROFILES)) map.set(name, fillProfile(name, config));
+  if (!policy) return map;
+  let config = policy.config;
+  if (!validated.has(config)) {
+    // Built in code rather than parsed from a file: validate it whole, as the file would be.
+    const { SandboxPolicySchema } = await loadSchemas();
+    const parsed = SandboxPolicySchema.safeParse(config);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new SandboxError("profile-invalid", `sandbox.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`, "see docs/sandbox.md for the profile fields");
+    }
+    config = parsed.data;
   }
+  for (const [name, profile] of Object.entries(config.profiles ?? {})) map.set(name, fillProfile(name, profile, policy.baseDir));
   return map;
+}
+
+/** Names of the profiles a policy offers (built-ins included), without validating it. */
+export function profileNamesOf(policy: SandboxPolicy | undefined): string[] {
+  return [...new Set([...Object.keys(BUILTIN_PROFILES), ...Object.keys(policy?.config.profiles ?? {})])].sort();
 }
 
 /** Largest policy file read; a policy is configuration, not data. */
@@ -203,7 +162,9 @@ export async function loadSandboxPolicy(file: string, baseDir: string): Promise<
 }
 
 /** Same as {@link loadSandboxPolicy} for policy text already in memory. */
-export function parseSandboxPolicy(text: string, file: string, baseDir: string): SandboxPolicy {
+export async function parseSandboxPolicy(text: string, file: string, baseDir: string): Promise<SandboxPolicy> {
+  // Loaded here, not at start-up: most runs have no policy file to parse.
+  const { isMap, isScalar, LineCounter, parseDocument } = await import("yaml");
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const yamlError = doc.errors[0];
@@ -214,19 +175,25 @@ export function parseSandboxPolicy(text: string, file: string, baseDir: string):
   const root: unknown = doc.toJS();
   const section: unknown = root !== null && typeof root === "object" ? (root as Record<string, unknown>).sandbox : undefined;
   if (section === undefined) return { config: {}, baseDir };
+  const { SandboxPolicySchema } = await loadSchemas();
   const parsed = SandboxPolicySchema.safeParse(section);
-  if (parsed.success) return { config: parsed.data, baseDir };
+  if (parsed.success) {
+    validated.add(parsed.data);
+    return { config: parsed.data, baseDir };
+  }
   const messages = parsed.error.issues.map((issue) => {
     const path = ["sandbox", ...issue.path.map(String)];
-    const node = nodeAt(doc.contents, path);
+    const node = nodeAt(doc.contents, path, isMap, isScalar);
     const pos = node?.range ? lines.linePos(node.range[0]) : undefined;
     return `${file}:${pos?.line ?? 0}:${pos?.col ?? 0} ${path.join(".")}: ${issue.message}`;
   });
   throw new SandboxError("profile-invalid", messages.join("\n"), "see docs/sandbox.md for the profile fields");
 }
 
+type YamlGuards = Pick<typeof Yaml, "isMap" | "isScalar">;
+
 /** The deepest YAML node along `path` (a parent stands in for a missing key). */
-function nodeAt(node: unknown, path: readonly string[]): YamlNode | undefined {
+function nodeAt(node: unknown, path: readonly string[], isMap: YamlGuards["isMap"], isScalar: YamlGuards["isScalar"]): YamlNode | undefined {
   let current = node as YamlNode | undefined;
   for (const key of path) {
     if (!isMap(current)) return current;

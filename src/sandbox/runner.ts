@@ -1,22 +1,23 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { arch, homedir, tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import type { AuditEvent, AuditSink } from "../core/index.js";
+import { canonicalJson, sha256Hex, type AuditEvent, type AuditSink, type Check } from "../core/index.js";
 import { BLOCK_FD, buildBwrapArgs, SECCOMP_FD, STATUS_FD } from "./bwrap.js";
-import { probeHost, type HostCapabilities } from "./doctor.js";
+import { BWRAP_MIN_VERSION, probeHost, type HostCapabilities } from "./doctor.js";
 import { buildEnvironment } from "./environment.js";
 import { SandboxError } from "./errors.js";
 import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
 import { openPinRegistry } from "./pins.js";
 import { createRunCgroups, prlimitArgs, type RunCgroups } from "./limits.js";
 import { bridgeToTcp, PROXY_PORT, startForwarder, type Forwarder } from "./network.js";
-import { profilesOf, type ResolvedProfile, type SandboxPolicy } from "./profile.js";
+import { profileNamesOf, profilesOf, type ResolvedProfile, type SandboxPolicy } from "./profile.js";
 import { buildSeccompFilter } from "./seccomp.js";
 import { classifyStderr, MAX_CLASSIFIED_STDERR, type Violation } from "./violations.js";
+import { applyWidenings, askWidening, parseWidenings } from "./widen.js";
 
 /** Dependencies of a sandbox instance; one instance per policy, no shared state between them. */
 export interface SandboxDeps {
@@ -35,6 +36,11 @@ export interface SandboxDeps {
   /** Where per-run directories are created (default the OS temp directory). */
   readonly tmpRoot?: string;
   readonly clock?: () => Date;
+  /**
+   * The approvals module's gate check (`createApprovals(…).check`): asked before a run that
+   * widens its profile (`RunOptions.widen`). Without it every widening is refused.
+   */
+  readonly approvals?: { readonly check: Check };
 }
 
 /** The egress proxy as the host sees it: a Unix socket path or a loopback `host:port`. */
@@ -50,6 +56,17 @@ export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** The agent run this command belongs to, for the audit log. */
   readonly run?: string;
+  /**
+   * Widen the profile for this run: `network`, `readable=PATH`, `writable=PATH`,
+   * `writable-protected=REL`. Runs only under a live approval or grant for exactly this widening
+   * (see docs/sandbox.md); otherwise the run is refused with `widening-unapproved` and a request
+   * waits for an approver.
+   */
+  readonly widen?: readonly string[];
+  /** Who asks for a widening (the agent); default `sandbox`. An approver can never answer for themselves. */
+  readonly agent?: string;
+  /** On whose behalf the agent acts, for the approval request. */
+  readonly principal?: string;
   readonly onStdout?: (chunk: Buffer) => void;
   readonly onStderr?: (chunk: Buffer) => void;
   /** Called once per violation as soon as it is known. */
@@ -111,11 +128,16 @@ export function defaultDataDir(env: Readonly<Record<string, string | undefined>>
  */
 export function createSandbox(deps: SandboxDeps): Sandbox {
   const host = deps.host ?? probeHost();
-  const profiles = profilesOf(deps.policy);
+  // Resolved (and, for a policy built in code, validated) on the first run; a bad policy refuses every run.
+  let profilesReady: Promise<ReadonlyMap<string, ResolvedProfile>> | undefined;
   const clock = deps.clock ?? (() => new Date());
   let seccomp: Buffer | undefined;
   const pending = new Set<Promise<unknown>>();
   const filter = (): Buffer => (seccomp ??= buildSeccompFilter(arch()));
+  // Approvals and grants for widenings are bound to this policy's sandbox section: edit it, and
+  // earlier grants no longer apply.
+  let digest: string | undefined;
+  const policyDigest = (): string => (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null })) as unknown)));
 
   async function run(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (!Array.isArray(command) || command.length === 0 || typeof command[0] !== "string" || command[0] === "") {
@@ -124,9 +146,10 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     if (command.some((a) => typeof a !== "string" || a.includes("\0"))) {
       throw new SandboxError("command-missing", "command arguments must be strings without NUL bytes");
     }
+    const profiles = await (profilesReady ??= profilesOf(deps.policy));
     const name = options.profile ?? deps.policy?.config.defaultProfile ?? "build";
-    const profile = profiles.get(name);
-    if (!profile) {
+    const named = profiles.get(name);
+    if (!named) {
       const known = [...profiles.keys()].sort();
       throw new SandboxError("profile-unknown", `no sandbox profile \`${name}\``, `known profiles: ${known.join(", ")}`);
     }
@@ -137,7 +160,9 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     // caller's `env`: `env: { HOME: "/tmp/x" }` must not move the masks off the real ~/.ssh.
     const home = realEnv.HOME && isAbsolute(realEnv.HOME) && realEnv.HOME !== "/" ? realEnv.HOME : homedir();
     const dataDir = deps.dataDir ?? defaultDataDir(realEnv, home);
-    const args = { command: command.map(String), profile: name, cwd: options.cwd ?? process.cwd() };
+    const runCwd = options.cwd ?? process.cwd();
+    const widen = options.widen !== undefined && options.widen.length > 0 ? wideningsOf(options.widen, named.isolation, home, runCwd) : undefined;
+    const args = { command: command.map(String), profile: name, cwd: runCwd, ...(widen ? { widen: widen.values } : {}) };
     const event = (e: Omit<AuditEvent, "time" | "action" | "tool" | "args">): AuditEvent => ({
       time: clock().toISOString(),
       action: runId,
@@ -149,11 +174,43 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     const warnings: string[] = [];
     const configured = deps.policy?.config.proxy;
     const proxy: EgressTarget | undefined = deps.proxy ?? (configured?.socket ? { socket: configured.socket } : configured?.address ? { address: configured.address } : undefined);
+    let profile = named;
+    const approvalIds: string[] = [];
+    let approvalCode: "allowed-by-grant" | "allowed-by-approval" = "allowed-by-grant";
     try {
       if (profile.isolation === "none") {
         warnings.push(`profile \`${name}\` has isolation: none; the command runs UNSANDBOXED with your full access`);
       } else {
         checkHost(host, profile);
+        if (widen) {
+          if (!deps.approvals) {
+            throw new SandboxError("widening-unapproved", `widening profile \`${name}\` (${widen.values.join(", ")}) needs an approval, and no approvals module is configured`, "widening is a human act: configure approvals (gatehouse serve) and ask an approver");
+          }
+          // Everything that can be checked without a person is checked first, so a grant's use is
+          // never spent on a run that would be refused anyway (e.g. no egress proxy for `network`).
+          const wider = applyWidenings(profile, widen.values);
+          if (wider.network === "proxy") checkProxy(proxy, host);
+          const verdict = await askWidening(deps.approvals.check, { profile: name, cwd: widen.cwd, widen: widen.values }, {
+            agent: options.agent ?? "sandbox",
+            policyDigest: policyDigest(),
+            ...(options.principal !== undefined ? { principal: options.principal } : {}),
+            ...(options.run !== undefined ? { run: options.run } : {}),
+          }).catch((error: unknown) => {
+            throw new SandboxError("widening-unapproved", `the approvals check failed, so the widening is refused: ${error instanceof Error ? error.message : String(error)}`, "fix the approvals store; nothing ran");
+          });
+          if (!verdict.allowed) {
+            const request = verdict.decision.approval?.id;
+            throw new SandboxError(
+              "widening-unapproved",
+              `widening profile \`${name}\` (${widen.values.join(", ")}) is not approved: ${verdict.decision.reasons.join("; ")}`,
+              request && verdict.decision.verdict === "ask" ? `an approver runs \`gatehouse approvals approve ${request} --grant 1h\`; then run again` : "ask an approver for a grant; nothing ran",
+            );
+          }
+          profile = wider;
+          approvalIds.push(verdict.approval.id);
+          approvalCode = verdict.decision.code === "allowed-by-approval" ? "allowed-by-approval" : "allowed-by-grant";
+          warnings.push(`profile \`${name}\` widened (${widen.values.join(", ")}) by ${verdict.decision.code === "allowed-by-grant" ? "grant" : "approval"} ${verdict.approval.id}, valid until ${verdict.approval.expiresAt}`);
+        }
         if (profile.network === "proxy") checkProxy(proxy, host);
       }
     } catch (error) {
@@ -164,7 +221,11 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     }
     try {
       await deps.auditSink.append(
-        event({ type: "decision", decision: { verdict: "allow", code: "allowed-by-rule", rules: [`sandbox.profiles.${name}`], reasons: [`run under sandbox profile \`${name}\``, ...warnings] } }),
+        event({
+          type: "decision",
+          decision: { verdict: "allow", code: approvalIds.length > 0 ? approvalCode : "allowed-by-rule", rules: [`sandbox.profiles.${name}`], reasons: [`run under sandbox profile \`${name}\``, ...warnings] },
+          ...(approvalIds.length > 0 ? { approvals: approvalIds } : {}),
+        }),
       );
     } catch (error) {
       throw new SandboxError("audit-unavailable", `the audit log refused the run record: ${String(error)}`, "fix the audit store; nothing runs unrecorded");
@@ -182,9 +243,11 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         .catch(() => undefined);
       throw error;
     }
+    if (approvalIds.length > 0) result = { ...result, warnings: [...result.warnings, ...warnings] };
     await deps.auditSink.append(
       event({
         type: "outcome",
+        ...(approvalIds.length > 0 ? { approvals: approvalIds } : {}),
         outcome: {
           status: result.exitCode === 0 && result.violations.length === 0 ? "ok" : "error",
           result: { exitCode: result.exitCode, signal: result.signal, timedOut: result.timedOut, violations: result.violations, usage: result.usage, isolation: result.isolation, warnings: result.warnings },
@@ -209,6 +272,9 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     started: number,
   ): Promise<RunResult> {
     const limits = profile.limits;
+    // Built (once per instance) before anything is created or spawned: an unsupported
+    // architecture refuses the run here, with nothing to clean up.
+    const seccompFilter = filter();
     const pins = openPinRegistry(deps.tmpRoot ?? tmpdir());
     const runDir = mkdtempSync(join(deps.tmpRoot ?? tmpdir(), "gatehouse-run-"));
     let plan: FilesystemPlan | undefined;
@@ -257,8 +323,21 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       const [file, argv] = cgroups
         ? ["/bin/sh", ["-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"', "sh", ...cgroups.procsFiles, "--", host.bwrap!.path, ...bwrapArgs]]
         : [host.bwrap!.path, bwrapArgs];
-      const child = spawn(file, argv, { env, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", networked ? "pipe" : "ignore"] });
-      (child.stdio[SECCOMP_FD] as Writable).end(filter());
+      // The filter goes to bwrap as a read-only file descriptor, not a pipe: a pipe written after
+      // an early bwrap exit raises EPIPE (an unhandled stream error would crash the caller), and a
+      // file cannot be half-read. The file sits in the run's private directory, never bound inside.
+      const filterFile = join(runDir, "seccomp.bpf");
+      writeFileSync(filterFile, seccompFilter, { mode: 0o400 });
+      const filterFd = openSync(filterFile, "r");
+      let child: ChildProcess;
+      try {
+        child = spawn(file, argv, { env, stdio: stdioFor(filterFd, networked) });
+      } finally {
+        closeSync(filterFd);
+      }
+      // Every pipe gets an error listener: a stream error (EPIPE, ECONNRESET) after bwrap dies
+      // early is part of the run's failure, handled by supervise, never an uncaught exception.
+      for (const stream of child.stdio) (stream as Readable | Writable | null)?.on("error", () => undefined);
       const outcome = await supervise(child, {
         bwrap: true,
         runId,
@@ -268,12 +347,23 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         onChildPid: networked
           ? async (pid) => {
               const fwd = await startForwarder(host.nsenter!, pid, upstream!, env);
-              ((child.stdio as unknown[])[BLOCK_FD] as Writable).end("1");
+              const release = (child.stdio as unknown[])[BLOCK_FD] as Writable | null;
+              if (!release || release.destroyed || child.exitCode !== null || child.signalCode !== null) {
+                fwd.stop();
+                throw new SandboxError("setup-failed", "bubblewrap exited before the command could be released", "run `gatehouse doctor`");
+              }
+              release.end("1");
               return fwd;
             }
           : undefined,
       });
-      if (outcome.setupError) throw new SandboxError("setup-failed", `bubblewrap could not set up the sandbox: ${outcome.setupError}`, "run `gatehouse doctor`");
+      if (outcome.setupError) {
+        const unknown = /Unknown option (--[a-z0-9-]+)/.exec(outcome.setupError)?.[1];
+        if (unknown) {
+          throw new SandboxError("isolation-unavailable", `the installed bubblewrap does not know \`${unknown}\`, which the sandbox needs; nothing ran`, `install bubblewrap ${BWRAP_MIN_VERSION} or newer (see \`gatehouse doctor\`)`);
+        }
+        throw new SandboxError("setup-failed", `bubblewrap could not set up the sandbox: ${outcome.setupError}`, "run `gatehouse doctor`");
+      }
       if (outcome.forwarderError !== undefined) {
         throw outcome.forwarderError instanceof SandboxError ? outcome.forwarderError : new SandboxError("proxy-unavailable", outcome.forwarderError instanceof Error ? outcome.forwarderError.message : "the egress forwarder failed");
       }
@@ -320,12 +410,16 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       throw new SandboxError("setup-failed", `the sandbox could not be set up: ${error instanceof Error ? error.message : String(error)}`, "run `gatehouse doctor`");
     } finally {
       bridge?.close();
-      if (plan) pins.release(runId, plan.placeholders);
-      // The tree is already dead (its PID namespace went with bwrap); removing the cgroups and the
-      // per-run directory waits on the kernel and the disk, so it finishes after the result. drain()
-      // waits for it.
+      // The tree is already dead (its PID namespace went with bwrap); removing the placeholders,
+      // the cgroups and the per-run directory waits on the kernel and the disk, so it finishes
+      // after the result. drain() waits for it. A placeholder still in place meanwhile is safe:
+      // a later run in the same directory pins it too, and the registry leaves it to whichever
+      // run finishes last.
       const groups = cgroups;
+      const planned = plan;
       const cleanup = (async () => {
+        await Promise.resolve();
+        if (planned) pins.release(runId, planned.placeholders);
         if (groups) {
           groups.killAll();
           await removeWithRetry(groups);
@@ -349,6 +443,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   ): Promise<RunResult> {
     const env = buildEnvironment(hostEnv, profile.envAllow, profile.envSet, { HOME: home });
     const child = spawn(command[0]!, command.slice(1), { cwd: options.cwd ?? (profile.workdir !== undefined ? resolve(profile.baseDir ?? process.cwd(), profile.workdir) : process.cwd()), env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    for (const stream of [child.stdout, child.stderr]) stream?.on("error", () => undefined);
     const outcome = await supervise(child, { bwrap: false, runId, limits: profile.limits, cgroups: undefined, options, onChildPid: undefined, groupKill: true });
     return {
       runId,
@@ -366,10 +461,31 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   const drain = async (): Promise<void> => {
     while (pending.size > 0) await Promise.all([...pending]);
   };
-  return { host, profileNames: () => [...profiles.keys()].sort(), run, drain };
+  return { host, profileNames: () => profileNamesOf(deps.policy), run, drain };
+}
+
+/** Canonical widenings and the real directory they are asked for; throws `widening-invalid`. */
+function wideningsOf(values: readonly string[], isolation: ResolvedProfile["isolation"], home: string, cwd: string): { values: string[]; cwd: string } {
+  if (!Array.isArray(values)) throw new SandboxError("widening-invalid", "widen must be a list of widenings");
+  if (isolation === "none") throw new SandboxError("widening-invalid", "a profile with isolation: none has nothing to widen");
+  let real: string;
+  try {
+    real = realpathSync(cwd);
+  } catch {
+    throw new SandboxError("workdir-invalid", `directory \`${cwd}\` does not exist`, "create it or fix the path");
+  }
+  return { values: parseWidenings(values, { home, cwd: real }), cwd: real };
 }
 
 function checkHost(host: HostCapabilities, profile: ResolvedProfile): void {
+  const missing = host.bwrap?.missingOptions ?? [];
+  if (missing.length > 0) {
+    throw new SandboxError(
+      "isolation-unavailable",
+      `this host cannot sandbox \`${profile.name}\`: bubblewrap ${host.bwrap?.version ?? ""} at ${host.bwrap?.path ?? "?"} lacks ${missing.map((o) => `\`${o}\``).join(", ")}`,
+      `install bubblewrap ${BWRAP_MIN_VERSION} or newer; nothing ran (see \`gatehouse doctor\`)`,
+    );
+  }
   if (host.problems.length > 0 || !host.bwrap || !host.userNamespaces || !host.seccomp || !host.prlimit) {
     throw new SandboxError("isolation-unavailable", `this host cannot sandbox \`${profile.name}\`: ${host.problems.join("; ") || "isolation missing"}`, "run `gatehouse doctor`; nothing ran");
   }
@@ -400,6 +516,15 @@ async function removeWithRetry(cgroups: RunCgroups): Promise<void> {
     cgroups.killAll();
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** stdio of the first process: 0-2, then the seccomp filter, bwrap's status pipe and (networked) the block pipe. */
+function stdioFor(filterFd: number, networked: boolean): ("ignore" | "pipe" | number)[] {
+  const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "pipe", "pipe"];
+  stdio[SECCOMP_FD] = filterFd;
+  stdio[STATUS_FD] = "pipe";
+  stdio[BLOCK_FD] = networked ? "pipe" : "ignore";
+  return stdio;
 }
 
 function dedupe(violations: readonly Violation[]): Violation[] {
@@ -531,10 +656,10 @@ function supervise(child: ChildProcess, input: SuperviseInput): Promise<Supervis
     : undefined;
 
   return new Promise((resolve) => {
-    child.on("error", (error) => {
-      stderrHead += String(error);
-    });
-    child.on("close", (code, signal) => {
+    let settled = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       if (cpuPoll) clearInterval(cpuPoll);
       forwarder?.stop();
@@ -558,6 +683,12 @@ function supervise(child: ChildProcess, input: SuperviseInput): Promise<Supervis
         ...(setupError ? { setupError } : {}),
         ...(forwarderError !== undefined ? { forwarderError } : {}),
       });
+    };
+    child.on("error", (error) => {
+      stderrHead += String(error);
+      // The program could not be started at all (no 'close' follows reliably): nothing ran.
+      if (child.pid === undefined) finish(null, null);
     });
+    child.on("close", finish);
   });
 }

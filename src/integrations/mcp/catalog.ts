@@ -1,4 +1,4 @@
-import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Tool } from "@modelcontextprotocol/client";
 import type { Risk } from "../../core/index.js";
 import { parsePolicy, type CompiledPolicy, type PolicyFile } from "../../policy/index.js";
 import { seedRiskFromAnnotations } from "./annotations.js";
@@ -116,10 +116,11 @@ export async function buildCatalog(options: BuildCatalogOptions): Promise<Catalo
           upstreamName: tool.name,
           reason: pin.reason,
           findings: pin.findings,
-          message:
-            pin.reason === "changed"
-              ? `tool \`${named.name}\` changed since it was approved; it is blocked until a human re-approves it (\`gatehouse mcp pins approve ${upstream.name} ${tool.name}\`)`
-              : `tool \`${named.name}\` looks poisoned (${summarise(pin.findings)}); it is blocked until a human approves it (\`gatehouse mcp pins approve ${upstream.name} ${tool.name}\`)`,
+          message: pin.sourceChanged
+            ? `tool \`${named.name}\` was approved for server \`${upstream.name}\` at \`${pin.sourceChanged.from}\`, and the server now runs from \`${pin.sourceChanged.to}\`; it is blocked until a human re-approves it (\`gatehouse mcp pins list\`, then \`gatehouse mcp pins approve ${upstream.name} ${tool.name} --digest …\`)`
+            : pin.reason === "changed"
+              ? `tool \`${named.name}\` changed since it was approved; it is blocked until a human re-approves it (\`gatehouse mcp pins list\`, then \`gatehouse mcp pins approve ${upstream.name} ${tool.name} --digest …\`)`
+              : `tool \`${named.name}\` looks poisoned (${summarise(pin.findings)}); it is blocked until a human approves it (\`gatehouse mcp pins list\`, then \`gatehouse mcp pins approve ${upstream.name} ${tool.name} --digest …\`)`,
         };
         blocked.set(named.name, entry);
         if (pin.newlySeen) await options.report({ tool: entry });
@@ -150,7 +151,9 @@ async function listAllTools(upstream: Upstream): Promise<Tool[]> {
   const all: Tool[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const result = await upstream.client.listTools(cursor === undefined ? {} : { cursor }, { timeout: upstream.timeoutMs });
+    // Page by page with an explicit cursor: the SDK client's response cache is never consulted, so
+    // every refresh sees what the server lists now.
+    const result = await upstream.client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, { timeout: upstream.timeoutMs });
     all.push(...result.tools);
     cursor = result.nextCursor;
     if (cursor === undefined) return all;

@@ -16,6 +16,7 @@ export const MCP_ERROR_CODES = [
   "mcp-message-too-large",
   "mcp-message-invalid",
   "mcp-output-withheld",
+  "mcp-pin-mismatch",
 ] as const;
 
 export type McpErrorCode = (typeof MCP_ERROR_CODES)[number];

@@ -1,28 +1,29 @@
 import { randomUUID } from "node:crypto";
-import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { z } from "zod";
-import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import {
-  CallToolRequestSchema,
-  CallToolResultSchema,
-  ErrorCode,
-  GetPromptRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListResourcesRequestSchema,
-  ListToolsRequestSchema,
-  McpError,
-  ReadResourceRequestSchema,
-  SetLevelRequestSchema,
+  CallToolRequestParamsSchema,
+  GetPromptRequestParamsSchema,
+  PaginatedRequestParamsSchema,
+  ReadResourceRequestParamsSchema,
+} from "@modelcontextprotocol/core";
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  inputRequired,
+  inputResponse,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  type ClientCapabilities,
+  type InputRequest,
   type CallToolResult,
   type Notification,
   type Prompt,
   type Resource,
-  type ResourceTemplate,
-  type ServerNotification,
-  type ServerRequest,
-} from "@modelcontextprotocol/sdk/types.js";
-import type { Action, AuditOutcome, AuditSink, Check, Decision, DecisionCode } from "../../core/index.js";
+  type ResourceTemplateType,
+  type Result,
+  type ServerContext,
+} from "@modelcontextprotocol/server";
+import type { z } from "zod";
+import { canonicalJson, type Action, type AuditOutcome, type AuditSink, type Check, type Decision, type DecisionCode } from "../../core/index.js";
 import { createGate, type Gate } from "../../gate/index.js";
 import { evaluatePolicy, type CompiledPolicy } from "../../policy/index.js";
 import { buildCatalog, type BlockReport, type Catalog } from "./catalog.js";
@@ -30,7 +31,7 @@ import { NAMESPACE_SEPARATOR, type McpServerConfig } from "./config.js";
 import { McpGatewayError, errorText, type McpErrorCode } from "./errors.js";
 import { refuseRequestedName } from "./names.js";
 import type { PinStore } from "./pins.js";
-import { connectUpstream, type Upstream, type UpstreamEvents } from "./upstream.js";
+import { connectUpstream, type ForwardedUpstreamRequest, type Upstream, type UpstreamEvents } from "./upstream.js";
 
 /** The gateway's identity towards clients. */
 const SERVER_INFO = { name: "gatehouse", version: "0.1.0" };
@@ -38,8 +39,48 @@ const SERVER_INFO = { name: "gatehouse", version: "0.1.0" };
 /** Most pages read from one upstream's resources or prompts list. */
 const MAX_PAGES = 100;
 
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
-type ToolCallParams = { name: string; arguments?: Record<string, unknown> | undefined; _meta?: { progressToken?: string | number | undefined } | undefined };
+/** The first protocol revision of the stateless era (no sessions, no server-to-client requests). */
+const FIRST_STATELESS_REVISION = "2026-07-28";
+
+type Extra = ServerContext;
+type ToolCallParams = z.output<typeof CallToolRequestParamsSchema>;
+
+/** The `inputResponses` key of the approval question asked of a 2026-07-28 client. */
+const APPROVAL_INPUT_KEY = "gatehouse-approval";
+
+/** What changed, for serving entries that deliver list changes themselves (2026-07-28 over HTTP). */
+export type McpChange = { readonly kind: "tools" | "resources" | "prompts" } | { readonly kind: "resource"; readonly uri: string };
+
+/** A request from an upstream waiting for the answer of a 2026-07-28 client (`input_required`). */
+interface PendingInput {
+  readonly key: string;
+  readonly request: InputRequest;
+  resolve(result: Result): void;
+  reject(error: Error): void;
+}
+
+/**
+ * A tool call in flight: upstream requests (sampling, elicitation, roots) are forwarded to its
+ * client. `server` and `ctx` are those of the client request the call currently answers: on the
+ * 2026-07-28 revision a call that needs input from the client is suspended (the request is answered
+ * with `input_required`) and resumed by the client's retry, a new request.
+ */
+interface InFlight {
+  server: Server;
+  ctx: Extra;
+  /** 2026-07-28 only: what the upstream is waiting for, and a wake-up for the request awaiting the call. */
+  readonly input?: {
+    readonly token: string;
+    readonly tool: string;
+    readonly argsKey: string;
+    readonly pending: Map<string, PendingInput>;
+    wake: () => void;
+    counter: number;
+  };
+}
+
+/** Prefix of the `requestState` naming a suspended call (the rest is an unguessable token). */
+const SUSPENDED_STATE_PREFIX = "gatehouse-call:";
 
 /**
  * The part of the approvals module the gateway needs to turn a client's elicitation answer into an
@@ -84,8 +125,15 @@ export interface McpGatewayOptions {
 
 /** A running gateway: upstreams connected, tools pinned, ready to serve clients. */
 export interface McpGateway {
-  /** A new SDK `Server` for one client connection; connect it to a transport. */
-  createServer(): Server;
+  /**
+   * A new SDK `Server` (MCP SDK v2) for one client connection; connect it to a transport, or hand
+   * `createServer` to a serving entry as its factory. `transient` marks an instance that serves a
+   * single request (the stateless 2026-07-28 revision over HTTP): it is not kept for pushing
+   * notifications, which reach such clients through `onChange`.
+   */
+  createServer(options?: { readonly transient?: boolean }): Server;
+  /** Registers a listener for list changes and resource updates; returns the unsubscribe function. */
+  onChange(listener: (change: McpChange) => void): () => void;
   /** What is served right now. */
   catalog(): Catalog;
   upstreams(): readonly Upstream[];
@@ -119,11 +167,17 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
   const connect = options.connect ?? ((config: McpServerConfig, events: UpstreamEvents) => connectUpstream(config, events));
   const namespace = options.namespace ?? options.servers.length > 1;
   const servers = new Set<Server>();
+  const changeListeners = new Set<(change: McpChange) => void>();
+  /** Upstream name → the tool calls in flight on it. */
+  const inflight = new Map<string, Set<InFlight>>();
   let closed = false;
+  /** Bumped by each refresh; a refresh applies its result only if no later one started. */
+  let refreshGeneration = 0;
 
   const events: UpstreamEvents = {
     log,
     onNotification: (upstream, notification) => forwardNotification(upstream, notification),
+    onRequest: (upstream, method, params, signal) => forwardUpstreamRequest(upstream, method, params, signal),
     onDown: (upstream, reason) => {
       log(`upstream \`${upstream}\` is down: ${reason}`);
       if (!closed) void refreshQuietly();
@@ -165,16 +219,44 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     });
   }
 
-  async function refresh(): Promise<void> {
-    catalog = await build();
-    gate = makeGate(catalog.policy);
+  function announce(change: McpChange): void {
+    for (const listener of changeListeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        log(`a change listener failed: ${errorText(error)}`);
+      }
+    }
+  }
+
+  async function toolsChanged(): Promise<void> {
+    announce({ kind: "tools" });
     for (const server of servers) await server.sendToolListChanged().catch(() => undefined);
   }
 
+  /**
+   * Re-lists every upstream's tools. Refreshes may overlap (two `list_changed` in a row); each
+   * takes a generation number and applies its catalogue only if no later refresh has started, so
+   * an older listing that finishes last never replaces a newer one.
+   */
+  async function refresh(): Promise<void> {
+    const generation = ++refreshGeneration;
+    const built = await build();
+    if (generation !== refreshGeneration) return;
+    catalog = built;
+    gate = makeGate(catalog.policy);
+    await toolsChanged();
+  }
+
   async function refreshQuietly(): Promise<void> {
+    const generation = refreshGeneration + 1;
     try {
       await refresh();
     } catch (error) {
+      if (generation !== refreshGeneration) {
+        log(`refreshing the tool list failed, and a later refresh is under way: ${errorText(error)}`);
+        return;
+      }
       if (!ready) {
         // The first catalogue is still being built; it is what will be served.
         log(`refreshing the tool list failed while the first one was built: ${errorText(error)}`);
@@ -184,7 +266,7 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
       // nothing is served until a refresh succeeds.
       catalog = { ...catalog, tools: new Map(), actions: new Map() };
       log(`refreshing the tool list failed; serving no tools until it succeeds: ${errorText(error)}`);
-      for (const server of servers) await server.sendToolListChanged().catch(() => undefined);
+      await toolsChanged();
     }
   }
 
@@ -214,30 +296,98 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     });
   }
 
+  /** The output filter, for text an upstream sends outside a result; undefined when it fails (drop it). */
+  function scrubbed<T>(value: T, what: string): T | undefined {
+    if (!options.scrub) return value;
+    try {
+      return options.scrub(value) as T;
+    } catch (error) {
+      log(`the output filter failed on ${what}; it was dropped: ${errorText(error)}`);
+      return undefined;
+    }
+  }
+
   function forwardNotification(upstream: string, notification: Notification): void {
     const method = notification.method;
     if (method === "notifications/tools/list_changed") {
       void refreshQuietly();
       return;
     }
+    if (method === "notifications/resources/list_changed") announce({ kind: "resources" });
+    else if (method === "notifications/prompts/list_changed") announce({ kind: "prompts" });
+    // Everything else an upstream says reaches the client through the output filter, like results.
+    const params = scrubbed(notification.params, `a ${method} notification from \`${upstream}\``);
+    if (notification.params !== undefined && params === undefined) return;
+    if (method === "notifications/resources/updated") {
+      const uri = (params as { uri?: unknown } | undefined)?.uri;
+      if (typeof uri === "string") announce({ kind: "resource", uri });
+    }
     for (const server of servers) {
       let sent: Promise<void>;
       if (method === "notifications/message") {
-        const params = (notification.params ?? {}) as { level?: string; logger?: string; data?: unknown };
-        const data = options.scrub ? options.scrub(params.data) : params.data;
-        sent = server.notification({ method, params: { ...params, level: params.level ?? "info", logger: `${upstream}${params.logger ? `/${params.logger}` : ""}`, data } });
+        const p = (params ?? {}) as { level?: string; logger?: string; data?: unknown };
+        sent = server.notification({ method, params: { ...p, level: p.level ?? "info", logger: `${upstream}${p.logger ? `/${p.logger}` : ""}` } });
       } else if (method === "notifications/resources/list_changed") {
         sent = server.sendResourceListChanged();
       } else if (method === "notifications/prompts/list_changed") {
         sent = server.sendPromptListChanged();
-      } else if (method === "notifications/resources/updated") {
-        sent = server.notification(notification);
       } else {
-        // Other notifications pass through untouched; ones the client does not know it ignores.
-        sent = server.notification(notification);
+        // Other notifications pass through (filtered); ones the client does not know it ignores.
+        sent = server.notification(params === undefined ? { method } : { method, params });
       }
       sent.catch((error: unknown) => log(`forwarding ${method} from \`${upstream}\` failed: ${errorText(error)}`));
     }
+  }
+
+  /**
+   * A request an upstream sends to the client side while one of its tools runs (sampling,
+   * elicitation, roots): forwarded, through the output filter, to the client whose call is in
+   * flight on that upstream, as a request related to that call. Refused (a JSON-RPC error to the
+   * upstream) when no call is in flight, when calls of several clients are (the request cannot be
+   * attributed), when that client did not declare the capability, or when it speaks the stateless
+   * 2026-07-28 revision, which has no server-to-client requests.
+   */
+  async function forwardUpstreamRequest(upstream: string, method: ForwardedUpstreamRequest, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Result> {
+    const calls = [...(inflight.get(upstream) ?? [])];
+    const clients = new Set(calls.map((c) => c.server));
+    const refuse = (code: number, why: string): never => {
+      log(`refused ${method} from upstream \`${upstream}\`: ${why}`);
+      throw new ProtocolError(code, `Gatehouse refused ${method}: ${why}`);
+    };
+    if (calls.length === 0) return refuse(ProtocolErrorCode.InvalidRequest, "no tool call of a client is in flight on this server, so there is nobody to ask");
+    if (clients.size > 1) return refuse(ProtocolErrorCode.InvalidRequest, "calls of several clients are in flight on this server, so the request cannot be attributed to one");
+    const call = calls[calls.length - 1]!;
+    const capabilities = isStateless(call.ctx) ? envelopeCapabilities(call.ctx) : call.server.getClientCapabilities();
+    const declared = method === "sampling/createMessage" ? capabilities?.sampling : method === "elicitation/create" ? capabilities?.elicitation : capabilities?.roots;
+    if (!declared) return refuse(ProtocolErrorCode.MethodNotFound, `the client does not support ${method}`);
+    const safe = scrubbed(params, `a ${method} request from \`${upstream}\``);
+    if (params !== undefined && safe === undefined) return refuse(ProtocolErrorCode.InternalError, "the output filter failed on it");
+    const input = call.input;
+    if (input) {
+      // 2026-07-28: no server-to-client requests. The call is suspended: the client's request is
+      // answered with `input_required` carrying this request, and its retry brings the answer.
+      log(`asking the client (${FIRST_STATELESS_REVISION}, input_required) for ${method} from upstream \`${upstream}\``);
+      return new Promise<Result>((resolve, reject) => {
+        const key = `upstream-${++input.counter}`;
+        const request = { method, ...(safe === undefined ? {} : { params: safe }) } as InputRequest;
+        const onAbort = () => {
+          input.pending.delete(key);
+          reject(new Error("the upstream cancelled its request"));
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        const settle = <T>(done: (value: T) => void) => (value: T) => {
+          signal.removeEventListener("abort", onAbort);
+          input.pending.delete(key);
+          done(value);
+        };
+        input.pending.set(key, { key, request, resolve: settle(resolve), reject: settle(reject) });
+        input.wake();
+      });
+    }
+    if (isStateless(call.ctx)) return refuse(ProtocolErrorCode.MethodNotFound, `the client speaks MCP ${FIRST_STATELESS_REVISION}, which has no server-to-client requests`);
+    log(`forwarding ${method} from upstream \`${upstream}\` to the client`);
+    const upstreamTimeout = upstreamNamed(upstream)?.timeoutMs;
+    return call.ctx.mcpReq.send({ method, ...(safe === undefined ? {} : { params: safe }) }, { signal, ...(upstreamTimeout === undefined ? {} : { timeout: upstreamTimeout }) });
   }
 
   function agentName(): string | undefined {
@@ -301,11 +451,15 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
 
   async function callTool(server: Server, params: ToolCallParams, extra: Extra, elicited = false): Promise<CallToolResult> {
     const name = params.name;
+    if (isStateless(extra)) {
+      const state = extra.mcpReq.requestState();
+      if (typeof state === "string" && state.startsWith(SUSPENDED_STATE_PREFIX)) return resumeCall(server, params, extra, state.slice(SUSPENDED_STATE_PREFIX.length));
+    }
     const refusal = refuseRequestedName(name, catalog.namespace);
     if (refusal) {
       log(`refused tools/call: ${refusal}`);
       await appendRefusal(name.slice(0, 200), "action-invalid", refusal, params.arguments ?? {}).catch(() => undefined);
-      throw new McpError(ErrorCode.InvalidParams, refusal, { code: "mcp-tool-name-invalid" satisfies McpErrorCode });
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, refusal, { code: "mcp-tool-name-invalid" satisfies McpErrorCode });
     }
     const blocked = catalog.blocked.get(name);
     if (blocked) {
@@ -342,33 +496,124 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
       await currentGate.recordOutcome(id, recorded, { status: "error", error: `upstream down: ${down}` }).catch(() => undefined);
       return errorResult(`\`${name}\` cannot run: its MCP server \`${upstream.name}\` is down (${down}).`, { code: "mcp-upstream-down" satisfies McpErrorCode });
     }
-    const progressToken = params._meta?.progressToken;
+    const progressToken = extra.mcpReq._meta?.progressToken ?? params._meta?.progressToken;
     const args = (decision.args ?? action.args) as Record<string, unknown>;
-    const outcome = await runAllowed(
-      id,
-      recorded,
-      () =>
-        upstream.client.request({ method: "tools/call", params: { name: tool.upstreamName, arguments: args } }, CallToolResultSchema, {
-          signal: extra.signal,
-          timeout: upstream.timeoutMs,
-          ...(progressToken === undefined
-            ? {}
-            : {
-                resetTimeoutOnProgress: true,
-                onprogress: (progress) => {
-                  void extra.sendNotification({ method: "notifications/progress", params: { ...progress, progressToken } }).catch(() => undefined);
-                },
-              }),
-        }),
-      (result) => result.isError === true,
-    );
-    if ("ok" in outcome) return outcome.ok;
-    if (extra.signal.aborted) throw new McpError(ErrorCode.RequestTimeout, "cancelled by the client");
-    const downNow = upstream.down();
-    return errorResult(
-      downNow === undefined ? `\`${name}\` failed: ${outcome.failure}` : `\`${name}\` failed: its MCP server \`${upstream.name}\` went down during the call (${downNow}).`,
-      { code: (downNow !== undefined ? "mcp-upstream-down" : outcome.withheld ? "mcp-output-withheld" : "mcp-upstream-invalid") satisfies McpErrorCode },
-    );
+    const call: InFlight = {
+      server,
+      ctx: extra,
+      ...(isStateless(extra)
+        ? { input: { token: randomUUID(), tool: name, argsKey: canonicalJson(params.arguments ?? {}), pending: new Map<string, PendingInput>(), wake: () => undefined, counter: 0 } }
+        : {}),
+    };
+    let calls = inflight.get(upstream.name);
+    if (!calls) inflight.set(upstream.name, (calls = new Set()));
+    const inFlight = calls;
+    // The upstream call is aborted by the client's cancellation of the request that awaits it: on
+    // 2025-era revisions that is the one request; a suspendable 2026-07-28 call has its own
+    // controller, linked to whichever request awaits it.
+    const controller = call.input ? new AbortController() : undefined;
+    const signal = controller?.signal ?? extra.mcpReq.signal;
+    const running = (async (): Promise<CallToolResult> => {
+      inFlight.add(call);
+      let outcome: Awaited<ReturnType<typeof runAllowed<CallToolResult>>>;
+      try {
+        outcome = await runAllowed(
+          id,
+          recorded,
+          () =>
+            upstream.client.request(
+              { method: "tools/call", params: { name: tool.upstreamName, arguments: args } },
+              {
+                signal,
+                timeout: upstream.timeoutMs,
+                ...(progressToken === undefined
+                  ? {}
+                  : {
+                      resetTimeoutOnProgress: true,
+                      onprogress: (progress) => {
+                        // Progress text comes from the upstream: it passes the output filter too.
+                        const safe = scrubbed(progress, `progress of \`${name}\``);
+                        if (safe !== undefined) void call.ctx.mcpReq.notify({ method: "notifications/progress", params: { ...safe, progressToken } }).catch(() => undefined);
+                      },
+                    }),
+              },
+            ) as Promise<CallToolResult>,
+          (result) => result.isError === true,
+        );
+      } finally {
+        inFlight.delete(call);
+        for (const pending of call.input?.pending.values() ?? []) pending.reject(new Error("the call ended"));
+      }
+      if ("ok" in outcome) return call.server.projectCallToolResult(outcome.ok, tool.definition.outputSchema);
+      if (signal.aborted) throw new ProtocolError(ProtocolErrorCode.InternalError, "cancelled by the client");
+      const downNow = upstream.down();
+      return errorResult(
+        downNow === undefined ? `\`${name}\` failed: ${outcome.failure}` : `\`${name}\` failed: its MCP server \`${upstream.name}\` went down during the call (${downNow}).`,
+        { code: (downNow !== undefined ? "mcp-upstream-down" : outcome.withheld ? "mcp-output-withheld" : "mcp-upstream-invalid") satisfies McpErrorCode },
+      );
+    })();
+    if (!controller) return running;
+    // A suspended call may end while no request awaits it; its outcome is recorded all the same.
+    running.catch(() => undefined);
+    return awaitCall(call, running, controller, upstream.timeoutMs);
+  }
+
+  /** Calls suspended for input from a 2026-07-28 client, by token. */
+  const suspended = new Map<string, { call: InFlight; running: Promise<CallToolResult>; controller: AbortController; timeoutMs: number; expiry: NodeJS.Timeout }>();
+
+  /**
+   * Awaits a forwarded call for the client request in `call.ctx`. On the 2026-07-28 revision, when
+   * the upstream asks the client something first, the call is suspended and the request answered with
+   * `input_required` (the questions, and a `requestState` naming the call); `resumeCall` continues it.
+   */
+  async function awaitCall(call: InFlight, running: Promise<CallToolResult>, controller: AbortController, timeoutMs: number): Promise<CallToolResult> {
+    const signal = call.ctx.mcpReq.signal;
+    const onAbort = () => controller.abort();
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const input = call.input!;
+      const asked = new Promise<"asked">((resolve) => {
+        input.wake = () => resolve("asked");
+        if (input.pending.size > 0) resolve("asked");
+      });
+      const first = await Promise.race([running, asked]);
+      if (first !== "asked") return first;
+      // Kept until the client's retry, or until the upstream's timeout: a call that ends meanwhile
+      // (its outcome is recorded all the same) hands its result to that retry.
+      const expiry = setTimeout(() => {
+        suspended.delete(input.token);
+        log(`a call of \`${input.tool}\` waited ${timeoutMs} ms for the client's answer; it is cancelled`);
+        controller.abort();
+      }, timeoutMs);
+      expiry.unref();
+      suspended.set(input.token, { call, running, controller, timeoutMs, expiry });
+      return inputRequired({
+        inputRequests: Object.fromEntries([...input.pending.values()].map((p) => [p.key, p.request])),
+        requestState: `${SUSPENDED_STATE_PREFIX}${input.token}`,
+      }) as unknown as CallToolResult;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** The client's retry of a suspended call: its answers go to the upstream, and the call goes on. */
+  async function resumeCall(server: Server, params: ToolCallParams, extra: Extra, token: string): Promise<CallToolResult> {
+    const entry = suspended.get(token);
+    const input = entry?.call.input;
+    if (!entry || !input || input.tool !== params.name || input.argsKey !== canonicalJson(params.arguments ?? {})) {
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `the requestState names no call of \`${params.name.slice(0, 200)}\` with these arguments in progress (it ended, expired, or is another call's); call the tool again`);
+    }
+    suspended.delete(token);
+    clearTimeout(entry.expiry);
+    entry.call.server = server;
+    entry.call.ctx = extra;
+    const answers = extra.mcpReq.inputResponses ?? {};
+    for (const pending of [...input.pending.values()]) {
+      const answer = answers[pending.key];
+      if (answer !== undefined && typeof answer === "object" && answer !== null) pending.resolve(answer as Result);
+    }
+    return awaitCall(entry.call, entry.running, entry.controller, entry.timeoutMs);
   }
 
   async function askForApproval(
@@ -388,28 +633,42 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
         decisionMeta(decision),
       );
     }
-    if (!elicited && options.approvals && options.elicitationApprover && server.getClientCapabilities()?.elicitation) {
-      try {
-        const answer = await server.elicitInput(
-          {
-            message: `An agent wants to call \`${name}\` with ${JSON.stringify(params.arguments ?? {}).slice(0, 2000)}. Gatehouse asks for approval: ${reason}`,
-            requestedSchema: {
-              type: "object",
-              properties: { approve: { type: "boolean", title: "Approve this call", description: `approval request ${approval.id}` } },
-              required: ["approve"],
-            },
-          },
-          { signal: extra.signal },
-        );
-        if (answer.action === "accept" || answer.action === "decline") {
-          const approve = answer.action === "accept" && answer.content?.approve === true;
-          await options.approvals.answer(approval.id, {
-            approver: options.elicitationApprover,
-            verdict: approve ? "approve" : "deny",
-            reason: "answered in the MCP client (elicitation)",
-          });
-          return callTool(server, params, extra, true);
+    const approvals = options.approvals;
+    const approver = options.elicitationApprover;
+    const question = {
+      message: `An agent wants to call \`${name}\` with ${JSON.stringify(params.arguments ?? {}).slice(0, 2000)}. Gatehouse asks for approval: ${reason}`,
+      requestedSchema: {
+        type: "object" as const,
+        properties: { approve: { type: "boolean" as const, title: "Approve this call", description: `approval request ${approval.id}` } },
+        required: ["approve"],
+      },
+    };
+    const record = async (answer: { action: string; content?: Record<string, unknown> | undefined }): Promise<CallToolResult | undefined> => {
+      if (!approvals || !approver || (answer.action !== "accept" && answer.action !== "decline")) return undefined;
+      await approvals.answer(approval.id, {
+        approver,
+        verdict: answer.action === "accept" && answer.content?.approve === true ? "approve" : "deny",
+        reason: "answered in the MCP client (elicitation)",
+      });
+      return callTool(server, params, extra, true);
+    };
+    if (!elicited && approvals && approver && isStateless(extra)) {
+      // 2026-07-28: no server-to-client requests; the question goes back as an `input_required`
+      // result, and the client's retry of the same call carries the answer.
+      const capabilities = envelopeCapabilities(extra);
+      if (capabilities?.elicitation) {
+        const answer = inputResponse(extra.mcpReq.inputResponses, APPROVAL_INPUT_KEY);
+        if (answer.kind === "elicit") {
+          const result = await record(answer);
+          if (result) return result;
+        } else {
+          return inputRequired({ inputRequests: { [APPROVAL_INPUT_KEY]: inputRequired.elicit(question) } }) as unknown as CallToolResult;
         }
+      }
+    } else if (!elicited && approvals && approver && server.getClientCapabilities()?.elicitation) {
+      try {
+        const result = await record(await server.elicitInput(question, { signal: extra.mcpReq.signal }));
+        if (result) return result;
       } catch (error) {
         log(`elicitation for approval ${approval.id} failed: ${errorText(error)}; the agent is told to retry after approval`);
       }
@@ -427,14 +686,14 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     const currentGate = gate;
     const { id, decision } = await currentGate.decide(action);
     if (decision.verdict !== "allow") {
-      throw new McpError(ErrorCode.InvalidRequest, `Gatehouse ${decision.verdict === "deny" ? "denied" : `did not allow (${decision.verdict})`} \`${tool}\`: ${decision.reasons.join("; ")}`);
+      throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Gatehouse ${decision.verdict === "deny" ? "denied" : `did not allow (${decision.verdict})`} \`${tool}\`: ${decision.reasons.join("; ")}`);
     }
     const upstream = upstreamNamed(serverName);
-    if (!upstream || upstream.down() !== undefined) throw new McpError(ErrorCode.InternalError, `MCP server \`${serverName}\` is down`);
+    if (!upstream || upstream.down() !== undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, `MCP server \`${serverName}\` is down`);
     const recorded: Action = decision.agent === undefined ? action : { ...action, agent: decision.agent };
     const outcome = await runAllowed(id, recorded, () => run(upstream), () => false);
     if ("ok" in outcome) return outcome.ok;
-    throw new McpError(ErrorCode.InternalError, `\`${tool}\` failed: ${outcome.failure}`);
+    throw new ProtocolError(ProtocolErrorCode.InternalError, `\`${tool}\` failed: ${outcome.failure}`);
   }
 
   function readableServers(method: "resources/read" | "prompts/get"): { server: string; action: string }[] {
@@ -445,24 +704,25 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     return catalog.policy.tools.has(action) && evaluatePolicy(catalog.policy, baseAction(action, args)).verdict !== "deny";
   }
 
-  function createServer(): Server {
+  function createServer(serverOptions: { readonly transient?: boolean } = {}): Server {
     const server = new Server(SERVER_INFO, {
       capabilities: { tools: { listChanged: true }, resources: { listChanged: true }, prompts: { listChanged: true }, logging: {} },
     });
     server.onerror = (error) => log(`client connection: ${errorText(error)}`);
-    server.onclose = () => servers.delete(server);
-    servers.add(server);
+    if (!serverOptions.transient) {
+      server.onclose = () => servers.delete(server);
+      servers.add(server);
+    }
 
-    setHandler(server, ListToolsRequestSchema, () => ({ tools: visibleTools() }));
-    setHandler(server, CallToolRequestSchema, (request, extra) => callTool(server, request.params, extra));
-    setHandler(server, SetLevelRequestSchema, () => ({}));
+    handle(server, "tools/list", PaginatedRequestParamsSchema, () => ({ tools: visibleTools() }));
+    handle(server, "tools/call", CallToolRequestParamsSchema, (params, extra) => callTool(server, params, extra));
 
-    setHandler(server, ListResourcesRequestSchema, async (_request, extra) => {
+    handle(server, "resources/list", PaginatedRequestParamsSchema, async (_params, extra) => {
       const resources: Resource[] = [];
       for (const { server: name, action } of readableServers("resources/read")) {
         const upstream = upstreamNamed(name);
         if (!upstream || upstream.down() !== undefined) continue;
-        const listed = await pages((cursor) => upstream.client.listResources(cursor === undefined ? {} : { cursor }, { signal: extra.signal, timeout: upstream.timeoutMs }), (r) => r.resources).catch(
+        const listed = await pages((cursor) => upstream.client.listResources(cursor === undefined ? {} : { cursor }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }), (r) => r.resources).catch(
           (error: unknown) => (log(`upstream \`${name}\`: resources/list failed: ${errorText(error)}`), [] as Resource[]),
         );
         for (const resource of listed) {
@@ -474,35 +734,35 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
       return { resources };
     });
 
-    setHandler(server, ListResourceTemplatesRequestSchema, async (_request, extra) => {
-      const resourceTemplates: ResourceTemplate[] = [];
+    handle(server, "resources/templates/list", PaginatedRequestParamsSchema, async (_params, extra) => {
+      const resourceTemplates: ResourceTemplateType[] = [];
       for (const { server: name, action } of readableServers("resources/read")) {
         const upstream = upstreamNamed(name);
         if (!upstream || upstream.down() !== undefined || !catalog.policy.tools.has(action)) continue;
         const listed = await pages(
-          (cursor) => upstream.client.listResourceTemplates(cursor === undefined ? {} : { cursor }, { signal: extra.signal, timeout: upstream.timeoutMs }),
+          (cursor) => upstream.client.listResourceTemplates(cursor === undefined ? {} : { cursor }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }),
           (r) => r.resourceTemplates,
-        ).catch(() => [] as ResourceTemplate[]);
+        ).catch(() => [] as ResourceTemplateType[]);
         resourceTemplates.push(...listed);
       }
       return { resourceTemplates };
     });
 
-    setHandler(server, ReadResourceRequestSchema, async (request, extra) => {
-      const uri = request.params.uri;
+    handle(server, "resources/read", ReadResourceRequestParamsSchema, async (params, extra) => {
+      const uri = params.uri;
       const candidates = readableServers("resources/read");
       const owner = resourceOwners.get(uri) ?? (candidates.length === 1 ? candidates[0]!.server : undefined);
       const target = candidates.find((c) => c.server === owner);
-      if (!target) throw new McpError(ErrorCode.InvalidParams, `no MCP server behind the gateway is known to serve \`${uri.slice(0, 200)}\`; list resources first`);
-      return gatedRead(target.action, { uri }, (upstream) => upstream.client.readResource({ uri }, { signal: extra.signal, timeout: upstream.timeoutMs }), target.server);
+      if (!target) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `no MCP server behind the gateway is known to serve \`${uri.slice(0, 200)}\`; list resources first`);
+      return gatedRead(target.action, { uri }, (upstream) => upstream.client.readResource({ uri }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }), target.server);
     });
 
-    setHandler(server, ListPromptsRequestSchema, async (_request, extra) => {
+    handle(server, "prompts/list", PaginatedRequestParamsSchema, async (_params, extra) => {
       const prompts: Prompt[] = [];
       for (const { server: name, action } of readableServers("prompts/get")) {
         const upstream = upstreamNamed(name);
         if (!upstream || upstream.down() !== undefined) continue;
-        const listed = await pages((cursor) => upstream.client.listPrompts(cursor === undefined ? {} : { cursor }, { signal: extra.signal, timeout: upstream.timeoutMs }), (r) => r.prompts).catch(
+        const listed = await pages((cursor) => upstream.client.listPrompts(cursor === undefined ? {} : { cursor }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }), (r) => r.prompts).catch(
           () => [] as Prompt[],
         );
         for (const prompt of listed) {
@@ -514,26 +774,26 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
       return { prompts };
     });
 
-    setHandler(server, GetPromptRequestSchema, async (request, extra) => {
-      const requested = request.params.name;
+    handle(server, "prompts/get", GetPromptRequestParamsSchema, async (params, extra) => {
+      const requested = params.name;
       const candidates = readableServers("prompts/get");
       let target: { server: string; action: string } | undefined;
       let promptName = requested;
       if (catalog.namespace) {
         const refusal = refuseRequestedName(requested, true);
-        if (refusal) throw new McpError(ErrorCode.InvalidParams, refusal);
+        if (refusal) throw new ProtocolError(ProtocolErrorCode.InvalidParams, refusal);
         const at = requested.indexOf(NAMESPACE_SEPARATOR);
         target = candidates.find((c) => c.server === requested.slice(0, at));
         promptName = requested.slice(at + NAMESPACE_SEPARATOR.length);
       } else {
         target = candidates[0];
       }
-      if (!target) throw new McpError(ErrorCode.InvalidParams, `no MCP server behind the gateway serves prompt \`${requested.slice(0, 200)}\``);
-      const args = request.params.arguments;
+      if (!target) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `no MCP server behind the gateway serves prompt \`${requested.slice(0, 200)}\``);
+      const args = params.arguments;
       return gatedRead(
         target.action,
         { name: promptName, ...(args === undefined ? {} : { arguments: args }) },
-        (upstream) => upstream.client.getPrompt({ name: promptName, ...(args === undefined ? {} : { arguments: args }) }, { signal: extra.signal, timeout: upstream.timeoutMs }),
+        (upstream) => upstream.client.getPrompt({ name: promptName, ...(args === undefined ? {} : { arguments: args }) }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }),
         target.server,
       );
     });
@@ -543,10 +803,19 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
   return {
     createServer,
     catalog: () => catalog,
+    onChange(listener) {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
+    },
     upstreams: () => upstreams,
     refresh,
     async close() {
       closed = true;
+      for (const entry of suspended.values()) {
+        clearTimeout(entry.expiry);
+        entry.controller.abort();
+      }
+      suspended.clear();
       for (const server of servers) await server.close().catch(() => undefined);
       await Promise.all(upstreams.map((u) => u.close()));
     },
@@ -554,21 +823,23 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
 }
 
 /**
- * Registers a handler whose request is validated against the SDK's schema here, so a malformed
- * request (arguments that are not an object, a `uri` that is not a string) is answered with
- * JSON-RPC -32602 invalid params naming the problem; the SDK's own parse would answer -32603.
+ * Registers a request handler whose params are validated against the spec's params schema by the
+ * SDK's schema-taking overload, so a malformed request (arguments that are not an object, a `uri`
+ * that is not a string) is answered with JSON-RPC -32602 invalid params naming the problem; the
+ * overload without a schema answers -32603.
  */
-function setHandler<S extends z.ZodType<{ method: string }>, R>(server: Server, schema: S, handler: (request: z.infer<S>, extra: Extra) => R | Promise<R>): void {
-  const method = (schema as unknown as { shape: { method: { value: string } } }).shape.method.value;
-  const loose = z.object({ method: z.literal(method), params: z.unknown().optional() });
-  server.setRequestHandler(loose, (request, extra) => {
-    const parsed = schema.safeParse(request);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new McpError(ErrorCode.InvalidParams, `invalid ${method} request: ${issue ? `${issue.path.join(".") || "(params)"}: ${issue.message}` : "malformed"}`);
-    }
-    return handler(parsed.data, extra) as never;
-  });
+function handle<P extends z.ZodType>(server: Server, method: string, params: P, handler: (params: z.output<P>, extra: Extra) => Result | Promise<Result>): void {
+  server.setRequestHandler(method, { params }, handler as never);
+}
+
+/** The capabilities a 2026-07-28 request declares in its envelope. */
+function envelopeCapabilities(extra: Extra): ClientCapabilities | undefined {
+  return (extra.mcpReq.envelope as Record<string, unknown> | undefined)?.[CLIENT_CAPABILITIES_META_KEY] as ClientCapabilities | undefined;
+}
+
+/** Whether a request was made on the stateless 2026-07-28 revision (it carries the per-request envelope). */
+function isStateless(extra: Extra): boolean {
+  return extra.mcpReq.envelope !== undefined;
 }
 
 function onlyAgent(policy: CompiledPolicy): string | undefined {

@@ -1,11 +1,11 @@
 export { startMcpGateway } from "./gateway.js";
-export type { McpGateway, McpGatewayOptions, McpApprovals } from "./gateway.js";
-export { createMcpHttpHandler } from "./http.js";
+export type { McpGateway, McpGatewayOptions, McpApprovals, McpChange } from "./gateway.js";
+export { createMcpHttpHandler, DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_MS } from "./http.js";
 export type { McpHttpHandler, McpHttpHandlerOptions } from "./http.js";
-export { GuardedStdioServerTransport, DEFAULT_MAX_MESSAGE_BYTES } from "./stdio.js";
+export { GuardedStdioServerTransport, DEFAULT_MAX_MESSAGE_BYTES, serveGatewayStdio } from "./stdio.js";
 export type { GuardedStdioOptions } from "./stdio.js";
-export { connectUpstream, DEFAULT_UPSTREAM_TIMEOUT_MS } from "./upstream.js";
-export type { Upstream, UpstreamEvents } from "./upstream.js";
+export { connectUpstream, connectUpstreamTransport, DEFAULT_UPSTREAM_TIMEOUT_MS, FORWARDED_UPSTREAM_REQUESTS } from "./upstream.js";
+export type { Upstream, UpstreamEvents, ForwardedUpstreamRequest } from "./upstream.js";
 export { McpConfigSchema, McpServerSchema, parseMcpConfig, NAMESPACE_SEPARATOR } from "./config.js";
 export type { McpConfig, McpServerConfig } from "./config.js";
 export { createFilePinStore, pinDigest, PIN_FILE_VERSION } from "./pins.js";

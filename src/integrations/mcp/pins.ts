@@ -15,6 +15,12 @@ export interface ToolPin {
   readonly candidate?: string;
   /** Why the candidate waits. */
   readonly reason?: "changed" | "flagged";
+  /** The definition behind `candidate` (the hashed fields), for the human who reviews it. */
+  readonly candidateDefinition?: unknown;
+  /** The server's command line or URL the approved definition was seen from. */
+  readonly source?: string;
+  /** The source the candidate was seen from, when it differs from `source` (the server was moved). */
+  readonly candidateSource?: string;
   readonly findings?: readonly PoisonFinding[];
   readonly firstSeen: string;
   readonly approvedAt?: string;
@@ -29,7 +35,14 @@ interface PinFile {
 /** The verdict of the pin check on one tool. */
 export type PinStatus =
   | { readonly state: "approved"; readonly firstSight: boolean }
-  | { readonly state: "blocked"; readonly reason: "changed" | "flagged"; readonly newlySeen: boolean; readonly findings: readonly PoisonFinding[] };
+  | {
+      readonly state: "blocked";
+      readonly reason: "changed" | "flagged";
+      readonly newlySeen: boolean;
+      readonly findings: readonly PoisonFinding[];
+      /** Set when the server's source (command line or URL) differs from the one the approval was given for. */
+      readonly sourceChanged?: { readonly from: string; readonly to: string };
+    };
 
 /** One row of `gatehouse mcp pins list`. */
 export interface PinRow extends ToolPin {
@@ -46,8 +59,12 @@ export interface PinStore {
    */
   check(server: string, source: string, tool: string, definition: unknown, findings: readonly PoisonFinding[]): Promise<PinStatus>;
   list(): Promise<PinRow[]>;
-  /** Approves the waiting definition of one tool, or of every waiting tool of `server`; returns what was approved. */
-  approve(server: string, tool: string | undefined, by: string): Promise<PinRow[]>;
+  /**
+   * Approves the waiting definition of one tool, but only if its digest is `digest`, the one the
+   * human reviewed (from `list`): a definition that changed again after the review is refused
+   * (`mcp-pin-mismatch`). Returns the approved row.
+   */
+  approve(server: string, tool: string, by: string, digest: string): Promise<PinRow>;
 }
 
 /**
@@ -55,17 +72,20 @@ export interface PinStore {
  * that reaches the model or seeds its risk: name, title, description, schemas, annotations.
  */
 export function pinDigest(definition: unknown): string {
+  return sha256Hex(canonicalJson(pinnedFields(definition)));
+}
+
+/** The fields of a tool definition a pin covers. */
+function pinnedFields(definition: unknown): Record<string, unknown> {
   const d = (definition ?? {}) as Record<string, unknown>;
-  return sha256Hex(
-    canonicalJson({
-      name: d.name ?? null,
-      title: d.title ?? null,
-      description: d.description ?? null,
-      inputSchema: d.inputSchema ?? null,
-      outputSchema: d.outputSchema ?? null,
-      annotations: d.annotations ?? null,
-    }),
-  );
+  return {
+    name: d.name ?? null,
+    title: d.title ?? null,
+    description: d.description ?? null,
+    inputSchema: d.inputSchema ?? null,
+    outputSchema: d.outputSchema ?? null,
+    annotations: d.annotations ?? null,
+  };
 }
 
 /**
@@ -130,48 +150,58 @@ export function createFilePinStore(path: string, clock: () => Date = () => new D
         const entry = (file.servers[server] ??= { source, tools: {} });
         const pin = entry.tools[tool];
         const now = clock().toISOString();
-        if (pin?.approved === digest) return { state: "approved", firstSight: false };
-        if (pin?.candidate === digest) {
-          return { state: "blocked", reason: pin.reason ?? "changed", newlySeen: false, findings: pin.findings ?? [] };
+        // An approval holds for the definition AND the server it was seen from: a different command
+        // or URL under the same name is another server, whose look-alike tools were never reviewed.
+        const pinSource = pin?.source ?? entry.source;
+        const sameSource = pinSource === undefined || pinSource === source;
+        const sourceChanged = sameSource ? {} : { sourceChanged: { from: pinSource, to: source } };
+        if (pin?.approved === digest && sameSource) return { state: "approved", firstSight: false };
+        if (pin?.candidate === digest && (pin.candidateSource ?? pinSource ?? source) === source) {
+          return { state: "blocked", reason: pin.reason ?? "changed", newlySeen: false, findings: pin.findings ?? [], ...sourceChanged };
         }
         if (!pin && findings.length === 0) {
-          entry.tools[tool] = { approved: digest, firstSeen: now };
+          entry.tools[tool] = { approved: digest, source, firstSeen: now };
           await save(file);
           return { state: "approved", firstSight: true };
         }
-        // INVARIANT: a definition no human approved and that differs from the approved one never
+        // INVARIANT: a definition no human approved, or one seen from another source, never
         // becomes approved here; only `approve` moves a candidate to approved.
         const reason = pin?.approved !== undefined ? "changed" : "flagged";
         entry.tools[tool] = {
           ...(pin?.approved !== undefined ? { approved: pin.approved } : {}),
           ...(pin?.approvedAt !== undefined ? { approvedAt: pin.approvedAt } : {}),
           ...(pin?.approvedBy !== undefined ? { approvedBy: pin.approvedBy } : {}),
+          ...(pinSource !== undefined ? { source: pinSource } : {}),
           candidate: digest,
+          candidateDefinition: pinnedFields(definition),
+          ...(sameSource ? {} : { candidateSource: source }),
           reason,
           findings: [...findings],
           firstSeen: pin?.firstSeen ?? now,
         };
         await save(file);
-        return { state: "blocked", reason, newlySeen: true, findings };
+        return { state: "blocked", reason, newlySeen: true, findings, ...sourceChanged };
       }),
     list: () => serial(async () => rows(await load())),
-    approve: (server, tool, by) =>
+    approve: (server, tool, by, digest) =>
       serial(async () => {
         const file = await load();
         const entry = file.servers[server];
-        const names = tool === undefined ? Object.keys(entry?.tools ?? {}) : [tool];
-        const waiting = names.filter((name) => entry?.tools[name]?.candidate !== undefined);
-        if (!entry || waiting.length === 0) {
-          const what = tool === undefined ? `server \`${server}\`` : `tool \`${tool}\` of server \`${server}\``;
-          throw new McpGatewayError("mcp-pin-unknown", `${what} has no definition waiting for approval`, "run `gatehouse mcp pins list` to see what waits");
+        const pin = entry?.tools[tool];
+        if (!entry || pin?.candidate === undefined) {
+          throw new McpGatewayError("mcp-pin-unknown", `tool \`${tool}\` of server \`${server}\` has no definition waiting for approval`, "run `gatehouse mcp pins list` to see what waits");
         }
-        const now = clock().toISOString();
-        for (const name of waiting) {
-          const pin = entry.tools[name]!;
-          entry.tools[name] = { approved: pin.candidate!, firstSeen: pin.firstSeen, approvedAt: now, approvedBy: by };
+        if (pin.candidate !== digest) {
+          throw new McpGatewayError(
+            "mcp-pin-mismatch",
+            `tool \`${tool}\` of server \`${server}\`: the definition waiting now has digest ${pin.candidate}, not the ${digest} you reviewed; nothing was approved`,
+            "review it again with `gatehouse mcp pins list`, then approve the digest shown there",
+          );
         }
+        const source = pin.candidateSource ?? pin.source ?? entry.source;
+        entry.tools[tool] = { approved: pin.candidate, ...(source === undefined ? {} : { source }), firstSeen: pin.firstSeen, approvedAt: clock().toISOString(), approvedBy: by };
         await save(file);
-        return rows(file).filter((row) => row.server === server && waiting.includes(row.tool));
+        return rows(file).find((row) => row.server === server && row.tool === tool)!;
       }),
   };
 }

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from "node:stream";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { ErrorCode, JSONRPCMessageSchema, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { JSONRPCMessageSchema } from "@modelcontextprotocol/core";
+import { ProtocolErrorCode as ErrorCode, type JSONRPCMessage, type Server, type Transport } from "@modelcontextprotocol/server";
+import { serveStdio } from "@modelcontextprotocol/server/stdio";
 import type { McpErrorCode } from "./errors.js";
 
 /** Default largest message (one line) the gateway accepts from a stdio client: 4 MiB. */
@@ -35,6 +36,9 @@ export class GuardedStdioServerTransport implements Transport {
   private skipping = false;
   private started = false;
   private closed = false;
+  private markClosed!: () => void;
+  /** Settles when the transport closes (the client closed its end, or `close()` was called). */
+  readonly whenClosed: Promise<void> = new Promise((resolve) => (this.markClosed = resolve));
 
   constructor(
     private readonly input: Readable = process.stdin,
@@ -133,7 +137,23 @@ export class GuardedStdioServerTransport implements Transport {
     this.input.off("error", this.onInputError);
     this.input.off("end", this.onEnd);
     this.chunks = [];
+    this.markClosed();
     this.onclose?.();
     return Promise.resolve();
   }
+}
+
+/**
+ * Serves the gateway over stdio to clients of every revision: the SDK's `serveStdio` reads the
+ * opening message and pins one gateway `Server` for the connection, in the stateless 2026-07-28
+ * revision when the client opens with `server/discover`, else in the revision its `initialize`
+ * negotiates (2025-11-25 down to 2024-11-05). Resolves when the client closes the connection.
+ *
+ * @example
+ * await serveGatewayStdio(gateway, new GuardedStdioServerTransport(), (e) => console.error(e.message));
+ */
+export async function serveGatewayStdio(gateway: { createServer(): Server }, transport: GuardedStdioServerTransport, onerror?: (error: Error) => void): Promise<void> {
+  const handle = serveStdio(() => gateway.createServer(), { transport, ...(onerror ? { onerror } : {}) });
+  await transport.whenClosed;
+  await handle.close().catch(() => undefined);
 }

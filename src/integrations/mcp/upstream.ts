@@ -1,8 +1,6 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { Notification } from "@modelcontextprotocol/sdk/types.js";
+import { Client, SSEClientTransport, StreamableHTTPClientTransport, type Notification, type Result, type Transport } from "@modelcontextprotocol/client";
+import { getDefaultEnvironment, StdioClientTransport, type StdioServerParameters } from "@modelcontextprotocol/client/stdio";
+import type { ChildProcess } from "node:child_process";
 import type { McpServerConfig } from "./config.js";
 import { McpGatewayError, errorText } from "./errors.js";
 
@@ -11,6 +9,10 @@ const CLIENT_INFO = { name: "gatehouse-mcp-gateway", version: "0.1.0" };
 
 /** Default time one request to an upstream may take. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
+
+/** Requests an upstream may send to the client behind the gateway (MCP 2025 push model). */
+export const FORWARDED_UPSTREAM_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
+export type ForwardedUpstreamRequest = (typeof FORWARDED_UPSTREAM_REQUESTS)[number];
 
 /** A connected upstream MCP server. */
 export interface Upstream {
@@ -21,6 +23,8 @@ export interface Upstream {
   readonly timeoutMs: number;
   /** Which transport carried the connection. */
   readonly transport: "stdio" | "streamable-http" | "sse";
+  /** The protocol revision negotiated with the upstream (`2026-07-28`, `2025-11-25`...). */
+  readonly protocolVersion: string | undefined;
   /** Why the upstream is down (it crashed or closed), or undefined while it is up. */
   down(): string | undefined;
   close(): Promise<void>;
@@ -30,6 +34,12 @@ export interface Upstream {
 export interface UpstreamEvents {
   /** A notification the upstream sent (logging, list changes, resource updates...). */
   onNotification?(upstream: string, notification: Notification): void;
+  /**
+   * A request the upstream sent to the client side (sampling, elicitation, roots). The gateway
+   * forwards it to the downstream client whose call is in flight, or rejects it; without this
+   * hook every such request is refused.
+   */
+  onRequest?(upstream: string, method: ForwardedUpstreamRequest, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Result>;
   /** The upstream went away; it is not restarted. */
   onDown?(upstream: string, reason: string): void;
   /** Something to log (the upstream's stderr lines, protocol errors such as garbage on stdout). */
@@ -37,10 +47,15 @@ export interface UpstreamEvents {
 }
 
 /**
- * Connects to one upstream: spawns a stdio server (its environment is the SDK's safe default plus
- * only the variables `env` names), or connects to a URL over Streamable HTTP, falling back to the
- * legacy HTTP+SSE transport when `transport` is `auto` and the server refuses the new one (the
- * spec's backwards-compatibility procedure, 2025-03-26 "Transports").
+ * Connects to one upstream with the MCP SDK v2 client: spawns a stdio server (its environment is
+ * the SDK's safe default plus only the variables `env` names), or connects to a URL over Streamable
+ * HTTP, falling back to the legacy HTTP+SSE transport when `transport` is `auto` and the server
+ * refuses the new one (the spec's backwards-compatibility procedure, 2025-03-26 "Transports").
+ *
+ * Protocol revision: over HTTP the client probes with `server/discover` and speaks the stateless
+ * 2026-07-28 revision when the server offers it, else falls back to the `initialize` handshake
+ * (2025-11-25 down to 2024-11-05). Over stdio it opens with `initialize`, which every stdio server
+ * answers (servers on SDK v2 serve it too); probing would spawn the server a second time.
  *
  * A crashed or closed upstream is reported once through `onDown` and never restarted: a server
  * that crashes on start would otherwise be respawned in a loop.
@@ -67,12 +82,41 @@ export async function connectUpstream(
   }
 }
 
-function newClient(name: string, events: UpstreamEvents): Client {
-  const client = new Client(CLIENT_INFO, { capabilities: {} });
+/**
+ * Connects to an upstream over a transport the caller built (an in-process server, a custom
+ * socket): the same client, capabilities and down-reporting as `connectUpstream`.
+ *
+ * @example
+ * const [near, far] = InMemoryTransport.createLinkedPair(); await myServer.connect(far);
+ * const upstream = await connectUpstreamTransport("local", "in-process", near, events);
+ */
+export function connectUpstreamTransport(
+  name: string,
+  source: string,
+  transport: Transport,
+  events: UpstreamEvents = {},
+  timeoutMs: number = DEFAULT_UPSTREAM_TIMEOUT_MS,
+): Promise<Upstream> {
+  return finish(name, source, "stdio", newClient(name, events, false), transport, events, timeoutMs);
+}
+
+function newClient(name: string, events: UpstreamEvents, negotiate: boolean): Client {
+  const client = new Client(CLIENT_INFO, {
+    // Declared so upstreams may ask; each request is forwarded only to a downstream client that
+    // declared the same capability, and refused otherwise (see `onRequest`).
+    capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } },
+    ...(negotiate ? { versionNegotiation: { mode: "auto" as const } } : {}),
+  });
   client.fallbackNotificationHandler = (notification) => {
     events.onNotification?.(name, notification);
     return Promise.resolve();
   };
+  for (const method of FORWARDED_UPSTREAM_REQUESTS) {
+    client.setRequestHandler(method, async (request, ctx) => {
+      if (!events.onRequest) throw new Error(`Gatehouse does not forward ${method} requests`);
+      return (await events.onRequest(name, method, request.params, ctx.mcpReq.signal)) as never;
+    });
+  }
   client.onerror = (error) => events.log?.(`upstream \`${name}\`: ${errorText(error)}`);
   return client;
 }
@@ -89,18 +133,21 @@ async function connectStdio(
     const value = env[name];
     if (value !== undefined) childEnv[name] = value;
   }
-  const transport = new StdioClientTransport({
-    command,
-    args: config.args ?? [],
-    env: childEnv,
-    stderr: "pipe",
-    ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
-  });
+  const transport = new LoggingStdioClientTransport(
+    {
+      command,
+      args: config.args ?? [],
+      env: childEnv,
+      stderr: "pipe",
+      ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
+    },
+    (line) => events.log?.(`upstream \`${config.name}\`: dropped a stdout line that is not JSON-RPC: ${line}`),
+  );
   transport.stderr?.on("data", (chunk: Buffer) => {
     for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) events.log?.(`upstream \`${config.name}\` stderr: ${line.slice(0, 2000)}`);
   });
   const source = [command, ...(config.args ?? [])].join(" ");
-  return finish(config.name, source, "stdio", newClient(config.name, events), transport, events, timeoutMs);
+  return finish(config.name, source, "stdio", newClient(config.name, events, false), transport, events, timeoutMs);
 }
 
 async function connectHttp(
@@ -111,7 +158,7 @@ async function connectHttp(
   timeoutMs: number,
 ): Promise<Upstream> {
   const transport = kind === "sse" ? new SSEClientTransport(url) : new StreamableHTTPClientTransport(url);
-  return finish(config.name, url.href, kind, newClient(config.name, events), transport, events, timeoutMs);
+  return finish(config.name, url.href, kind, newClient(config.name, events, kind === "streamable-http"), transport, events, timeoutMs);
 }
 
 async function finish(
@@ -119,7 +166,7 @@ async function finish(
   source: string,
   kind: Upstream["transport"],
   client: Client,
-  transport: StdioClientTransport | SSEClientTransport | StreamableHTTPClientTransport,
+  transport: Transport,
   events: UpstreamEvents,
   timeoutMs: number,
 ): Promise<Upstream> {
@@ -148,10 +195,57 @@ async function finish(
     client,
     timeoutMs,
     transport: kind,
+    protocolVersion: client.getNegotiatedProtocolVersion(),
     down: () => downReason,
     async close() {
       closing = true;
       await client.close().catch(() => undefined);
     },
   };
+}
+
+/**
+ * The SDK's stdio client transport, plus a log line for each line on the server's stdout that is
+ * not JSON: SDK v2 drops such lines silently, and an operator should see a server writing garbage
+ * onto the protocol stream. (JSON that is not JSON-RPC reaches `onerror`, which is logged too.)
+ * Only the first byte of each line is looked at, so the protocol path pays almost nothing.
+ */
+class LoggingStdioClientTransport extends StdioClientTransport {
+  constructor(
+    parameters: StdioServerParameters,
+    private readonly onGarbage: (line: string) => void,
+  ) {
+    super(parameters);
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
+    // The child process is the SDK's (not public API); without it, only the logging is lost.
+    const stdout = (this as unknown as { _process?: ChildProcess })._process?.stdout;
+    if (!stdout) return;
+    let state: "start" | "json" | "garbage" = "start";
+    let garbage = "";
+    stdout.on("data", (chunk: Buffer) => {
+      let at = 0;
+      while (at < chunk.length) {
+        if (state === "start") {
+          const byte = chunk[at]!;
+          if (byte === 0x0a || byte === 0x0d) {
+            at++;
+            continue;
+          }
+          // A JSON-RPC message is an object (or a batch array); whitespace may precede it.
+          state = byte === 0x7b || byte === 0x5b || byte === 0x20 || byte === 0x09 ? "json" : "garbage";
+          garbage = "";
+        }
+        const newline = chunk.indexOf(0x0a, at);
+        const end = newline === -1 ? chunk.length : newline;
+        if (state === "garbage" && garbage.length < 200) garbage += chunk.toString("utf8", at, Math.min(end, at + 200 - garbage.length));
+        if (newline === -1) return;
+        if (state === "garbage") this.onGarbage(garbage.replace(/[^\x20-\x7e]/g, "?"));
+        state = "start";
+        at = newline + 1;
+      }
+    });
+  }
 }
