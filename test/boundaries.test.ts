@@ -66,6 +66,10 @@ describe("module boundaries", () => {
     expect(crossing.filter((e) => CHECKS.has(e.from) && banned.has(e.to)).map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
   });
 
+  it("keeps policy on core alone: it owns every section of the policy file's schema", () => {
+    expect(crossing.filter((e) => e.from === "policy" && e.to !== "core").map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
+  });
+
   it("never imports the CLI from outside it", () => {
     expect(crossing.filter((e) => e.to === "cli").map((e) => `${e.file} imports ${e.target}`)).toEqual([]);
   });
