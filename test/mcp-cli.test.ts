@@ -13,6 +13,9 @@ const run = promisify(execFile);
 const INSPECTOR = join(root, "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
 
 /** Runs the Inspector CLI; a tool result with `isError` makes it exit non-zero after printing the result. */
+/** The bearer token the HTTP gateway demands (`GATEHOUSE_MCP_TOKEN`). */
+const AGENT_TOKEN = "test-agent-token-0123456789abcdef";
+
 async function inspector(args: string[]): Promise<unknown> {
   let stdout: string;
   try {
@@ -69,6 +72,7 @@ describe("`gatehouse mcp` with the MCP Inspector CLI as the client and server-fi
     gateway = spawn(process.execPath, ["--import", "tsx", GATEHOUSE_CLI, "mcp", "--policy", policyFile, "--data-dir", dataDir, "--http", "0", "--", process.execPath, FILESYSTEM_SERVER, allowed, outside], {
       cwd: root,
       stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, GATEHOUSE_MCP_TOKEN: AGENT_TOKEN },
     });
     url = await new Promise<string>((resolve, reject) => {
       let seen = "";
@@ -111,19 +115,19 @@ describe("`gatehouse mcp` with the MCP Inspector CLI as the client and server-fi
   });
 
   it("forwards an allowed read (Streamable HTTP)", async () => {
-    const result = (await inspector([url, "--method", "tools/call", "--tool-name", "read_text_file", "--tool-arg", `path=${join(allowed, "hello.txt")}`])) as { content: { text: string }[] };
+    const result = (await inspector([url, "--header", `Authorization: Bearer ${AGENT_TOKEN}`, "--method", "tools/call", "--tool-name", "read_text_file", "--tool-arg", `path=${join(allowed, "hello.txt")}`])) as { content: { text: string }[] };
     expect(result.content[0]!.text).toContain("hello through the gateway");
   });
 
   it("denies a write outside the allowed directory, and a path traversal", async () => {
-    const write = (await inspector([url, "--method", "tools/call", "--tool-name", "write_file", "--tool-arg", `path=${join(outside, "x.txt")}`, "content=pwned"])) as {
+    const write = (await inspector([url, "--header", `Authorization: Bearer ${AGENT_TOKEN}`, "--method", "tools/call", "--tool-name", "write_file", "--tool-arg", `path=${join(outside, "x.txt")}`, "content=pwned"])) as {
       isError: boolean;
       content: { text: string }[];
     };
     expect(write.isError).toBe(true);
     expect(write.content[0]!.text).toMatch(/Gatehouse denied `write_file`/);
     expect(existsSync(join(outside, "x.txt"))).toBe(false);
-    const traversal = (await inspector([url, "--method", "tools/call", "--tool-name", "read_text_file", "--tool-arg", `path=${allowed}/../outside/../../../etc/passwd`])) as {
+    const traversal = (await inspector([url, "--header", `Authorization: Bearer ${AGENT_TOKEN}`, "--method", "tools/call", "--tool-name", "read_text_file", "--tool-arg", `path=${allowed}/../outside/../../../etc/passwd`])) as {
       isError: boolean;
       content: { text: string }[];
     };

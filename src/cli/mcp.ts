@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
@@ -66,11 +66,13 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
     .option("--expose-unlisted", "serve tools the policy does not list, risk seeded from their annotations")
     .option("--pins <file>", `the pin file (default: ${PIN_FILE} in the data directory)`)
     .option("--data-dir <dir>", "Gatehouse's data directory (audit log, pins)")
-    .option("--http <port>", "serve Streamable HTTP on 127.0.0.1:PORT at /mcp instead of stdio")
+    .option("--http <port>", "serve Streamable HTTP on 127.0.0.1:PORT at /mcp instead of stdio; clients send `Authorization: Bearer $GATEHOUSE_MCP_TOKEN`")
     .option("--elicitation-approver <name>", "answer approvals through the client's elicitation dialog, as this approver identity")
     .action(async (command: string[], flags: McpFlags) => {
       if (sourceCount(command, flags) > 1) usageExit(io);
       const policy = await loadOrExit(flags.policy, io);
+      // Over HTTP any local process could otherwise act as the agent (and answer its own elicitations).
+      const httpToken = flags.http === undefined ? undefined : agentTokenDigest(policy, "gatehouse mcp: --http", io, process.env);
       const config = await configFrom(command, flags, io, policy);
       const dataDir = flags.dataDir ?? defaultDataDir();
       const audit = await openLog(dataDir, io);
@@ -115,8 +117,8 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
           const port = Number(flags.http);
           const handler = createMcpHttpHandler(gateway, { log });
           const server = createServer((req, res) => {
-            if (req.url?.split("?")[0] === "/mcp") handler(req, res);
-            else res.writeHead(404).end();
+            if (req.url?.split("?")[0] !== "/mcp") res.writeHead(404).end();
+            else if (httpToken && authorized(req, res, httpToken)) handler(req, res);
           });
           server.listen(port, "127.0.0.1", () => {
             const address = server.address();
@@ -260,6 +262,37 @@ async function openLog(dataDir: string, io: CliIO): Promise<DurableAuditLog> {
 export const MCP_TOKEN_ENV = "GATEHOUSE_MCP_TOKEN";
 
 /**
+ * The SHA-256 of the bearer token MCP clients must send (`$GATEHOUSE_MCP_TOKEN`); exits 2 when it
+ * is missing, short, or an approver's token (an agent holding it could approve its own requests).
+ */
+function agentTokenDigest(policy: CompiledPolicy, what: string, io: CliIO, env: Readonly<Record<string, string | undefined>>): Buffer {
+  const token = env[MCP_TOKEN_ENV];
+  if (token === undefined || token.length < 16) {
+    io.err(`${what} needs ${MCP_TOKEN_ENV} (a random secret of at least 16 characters) that MCP clients send as \`Authorization: Bearer <token>\`\n  help: e.g. export ${MCP_TOKEN_ENV}=$(openssl rand -hex 32)`);
+    throw new CliExit(2);
+  }
+  const expected = createHash("sha256").update(token, "utf8").digest();
+  const shared = Object.entries(policy.file.approvers ?? {}).find(([, approver]) => approver.tokenSha256 === expected.toString("hex"));
+  if (shared) {
+    io.err(`${what}: ${MCP_TOKEN_ENV} is approver \`${shared[0]}\`'s token; an agent holding it could approve its own requests\n  help: give MCP clients a token of their own`);
+    throw new CliExit(2);
+  }
+  return expected;
+}
+
+/** Checks `Authorization: Bearer …` against the token's digest in constant time; answers 401 otherwise. */
+function authorized(req: IncomingMessage, res: ServerResponse, expected: Buffer): boolean {
+  const match = /^bearer ([\x21-\x7e]{1,1024})$/i.exec(req.headers.authorization ?? "");
+  const given = match ? createHash("sha256").update(match[1]!, "utf8").digest() : undefined;
+  if (given && timingSafeEqual(given, expected)) return true;
+  req.resume();
+  res
+    .writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="gatehouse-mcp"' })
+    .end(JSON.stringify({ error: { code: "http-unauthorized", message: `missing or wrong bearer token; send \`Authorization: Bearer <${MCP_TOKEN_ENV}>\`` } }));
+  return false;
+}
+
+/**
  * `gatehouse serve --mcp-listen ADDRESS:PORT`: hosts the multi-server gateway (the policy's `mcp:`
  * section) over Streamable HTTP at `/mcp`, on serve's audit log and approvals, so an `ask` is
  * answered through serve's approvals API and the agent's retry then runs. Every request must carry
@@ -284,17 +317,7 @@ export async function startHostedMcp(options: {
     io.err(`gatehouse ${command}: --mcp-listen needs an \`mcp:\` section with servers in the policy\n  help: see docs/mcp.md`);
     throw new CliExit(2);
   }
-  const token = (options.env ?? process.env)[MCP_TOKEN_ENV];
-  if (token === undefined || token.length < 16) {
-    io.err(`gatehouse ${command}: --mcp-listen needs ${MCP_TOKEN_ENV} (a random secret of at least 16 characters) that MCP clients send as \`Authorization: Bearer <token>\`\n  help: e.g. export ${MCP_TOKEN_ENV}=$(openssl rand -hex 32)`);
-    throw new CliExit(2);
-  }
-  const expected = createHash("sha256").update(token, "utf8").digest();
-  const shared = Object.entries(policy.file.approvers ?? {}).find(([, approver]) => approver.tokenSha256 === expected.toString("hex"));
-  if (shared) {
-    io.err(`gatehouse ${command}: ${MCP_TOKEN_ENV} is approver \`${shared[0]}\`'s token; an agent holding it could approve its own requests\n  help: give MCP clients a token of their own`);
-    throw new CliExit(2);
-  }
+  const expected = agentTokenDigest(policy, `gatehouse ${command}: --mcp-listen`, io, options.env ?? process.env);
   const log = (line: string) => io.err(`gatehouse ${command}: mcp: ${line}`);
   const scrubber = await scrubberForSecrets(policy.file.secrets);
   let gateway;
@@ -323,16 +346,7 @@ export async function startHostedMcp(options: {
       res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "http-not-found", message: "the MCP endpoint is /mcp" } }));
       return;
     }
-    const match = /^Bearer ([\x21-\x7e]{1,1024})$/.exec(req.headers.authorization ?? "");
-    const given = match ? createHash("sha256").update(match[1]!, "utf8").digest() : undefined;
-    if (!given || !timingSafeEqual(given, expected)) {
-      req.resume();
-      res
-        .writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="gatehouse-mcp"' })
-        .end(JSON.stringify({ error: { code: "http-unauthorized", message: `missing or wrong bearer token; send \`Authorization: Bearer <${MCP_TOKEN_ENV}>\`` } }));
-      return;
-    }
-    handler(req, res);
+    if (authorized(req, res, expected)) handler(req, res);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

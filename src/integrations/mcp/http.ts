@@ -26,6 +26,11 @@ export interface McpHttpHandlerOptions {
    * server off loopback that authenticates every request itself.
    */
   readonly allowedHosts?: readonly string[] | "any";
+  /**
+   * `Origin` header values accepted when a request carries one (browsers do); default: localhost
+   * origins only. Requests without `Origin` (every non-browser client) are not affected.
+   */
+  readonly allowedOrigins?: readonly string[];
   /** Most concurrent 2025-era sessions; an `initialize` past it is refused with 503. Default 100. */
   readonly maxSessions?: number;
   /**
@@ -77,6 +82,7 @@ export function createMcpHttpHandler(gateway: McpGateway, options: McpHttpHandle
   const idleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
   const log = options.log ?? (() => undefined);
   const allowedHosts = options.allowedHosts;
+  const allowedOrigins = options.allowedOrigins;
   const sessions = new Map<string, Session>();
   let opening = 0;
 
@@ -104,6 +110,17 @@ export function createMcpHttpHandler(gateway: McpGateway, options: McpHttpHandle
   }, Math.max(50, Math.min(idleMs / 2, 60_000)));
   sweep.unref();
 
+  /**
+   * The MCP spec asks servers to validate `Origin`: a browser page must not drive the gateway.
+   * Clients that are not browsers send none; a browser on a local page sends a localhost origin.
+   */
+  function originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    if (allowedOrigins) return allowedOrigins.includes(origin);
+    return /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(origin);
+  }
+
   function hostAllowed(req: IncomingMessage): boolean {
     const host = req.headers.host ?? "";
     if (allowedHosts === "any") return true;
@@ -113,6 +130,7 @@ export function createMcpHttpHandler(gateway: McpGateway, options: McpHttpHandle
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!hostAllowed(req)) return jsonError(res, 403, ErrorCode.InvalidRequest, "host not allowed", null);
+    if (!originAllowed(req)) return jsonError(res, 403, ErrorCode.InvalidRequest, "origin not allowed", null);
     const header = req.headers["mcp-session-id"];
     const sessionId = Array.isArray(header) ? header[0] : header;
     const aborted = new AbortController();
@@ -152,7 +170,11 @@ export function createMcpHttpHandler(gateway: McpGateway, options: McpHttpHandle
           if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
         };
         await gateway.createServer().connect(transport);
-        return await send(res, await transport.handleRequest(request, { parsedBody: parsed }));
+        const response = await transport.handleRequest(request, { parsedBody: parsed });
+        // Refused before a session began (a bad Accept header, an invalid initialize): nothing may
+        // keep its Server and transport alive outside the session count.
+        if (transport.sessionId === undefined) await transport.close().catch(() => undefined);
+        return await send(res, response);
       } finally {
         opening--;
       }
