@@ -54,6 +54,12 @@ describe("credential injection with TLS interception, end to end", () => {
         res.end(zlib.gzipSync(`you sent ${echoed}`));
         return;
       }
+      if (req.url === "/te-gzip") {
+        // A transfer-coding Node does not undo: the body would pass the scrubber compressed.
+        res.writeHead(200, { "transfer-encoding": "gzip, chunked", "content-type": "text/plain" });
+        res.end(zlib.gzipSync(`you sent ${echoed}`));
+        return;
+      }
       if (req.url === "/split") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.write(`start ${echoed.slice(0, 12)}`);
@@ -118,6 +124,14 @@ describe("credential injection with TLS interception, end to end", () => {
     const split = await curl(["--proxy", p.url("coder"), "--cacert", proxyCaFile, `https://api.test:${port}/split`]);
     expect(split.stdout).toBe(`start Bearer ${SCRUBBED} end`);
     expect(split.stdout).not.toContain(SECRET.slice(0, 12));
+  });
+
+  it("refuses a response under a transfer-coding other than chunked, which the scrubber could not read", async () => {
+    const r = await curl(["--proxy", p.url("coder"), "--cacert", proxyCaFile, "--include", `https://api.test:${port}/te-gzip`]);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 502/m);
+    expect(r.stdout).toContain("transfer-coding");
+    expect(r.stdout).not.toContain(SECRET);
+    expect(Buffer.from(r.stdout, "latin1").includes(zlib.gzipSync(`you sent Bearer ${SECRET}`).subarray(10, 30))).toBe(false);
   });
 
   it("keeps hosts without a credential as opaque tunnels: the client verifies the real certificate", async () => {

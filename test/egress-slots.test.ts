@@ -80,6 +80,47 @@ describe("egress proxy tunnel slots are released on every error path", () => {
     expect(String(errors[0])).toMatch(/SecureContext/);
   });
 
+  it("gives the slot back at once when the client leaves while its certificate is being made", async () => {
+    let issue: (() => void) | undefined;
+    const slowCa: LocalCa = {
+      certPem: "",
+      hosts: ["api.test"],
+      secureContextFor: () => new Promise<SecureContext>((_resolve, reject) => (issue = () => reject(new Error("late")))),
+    };
+    const q = await startProxy(
+      {
+        profiles: {
+          dev: {
+            allow: [
+              { host: "api.test", ports: [sinkPort], unsafeAllowAddresses: ["127.0.0.1"] },
+              { host: "open.test", ports: [sinkPort], unsafeAllowAddresses: ["127.0.0.1"] },
+            ],
+            credentials: [{ host: "api.test", ports: [sinkPort], header: "Authorization", secret: "k" }],
+          },
+        },
+        agents: { coder: "dev" },
+        budgets: { perAgent: { concurrentTunnels: 1 } },
+        timeouts: { idleMs: 120_000 },
+      },
+      { dnsPort: dns.port, localCa: slowCa, credentialFor: () => Promise.resolve("value-1234567890") },
+    );
+    try {
+      const auth = `Basic ${Buffer.from(`coder:${q.token("coder", "early")}`).toString("base64")}`;
+      const socket = net.connect(q.port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      socket.write(`CONNECT api.test:${sinkPort} HTTP/1.1\r\nHost: api.test:${sinkPort}\r\nProxy-Authorization: ${auth}\r\n\r\n`);
+      for (let i = 0; i < 100 && issue === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(issue).toBeDefined();
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      // The certificate is still being made; the client is gone; its slot must be free already.
+      expect(await connectStatus(q.port, `open.test:${sinkPort}`, auth)).toBe("HTTP/1.1 200 Connection Established");
+      issue!();
+    } finally {
+      await q.close();
+    }
+  });
+
   it("gives the slot back when the upstream refuses the connection", async () => {
     const closed = net.createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));

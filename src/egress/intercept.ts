@@ -215,6 +215,15 @@ export function createInterceptor(deps: {
           if (!watch.count("down", chunk.length)) upstreamRes.destroy();
         });
         let body: NodeJS.ReadableStream = upstreamRes;
+        // Node undoes `chunked` only: a body under another transfer-coding (`gzip, chunked`)
+        // would reach the scrubber compressed and the client could decode the key out of it.
+        const transfer = upstreamRes.headers["transfer-encoding"];
+        if (transfer !== undefined && transfer.trim().toLowerCase() !== "chunked") {
+          upstreamRes.destroy();
+          refuse(res, "egress-upstream-tls", `response transfer-coding \`${printable(transfer)}\` cannot be scrubbed`);
+          resolve();
+          return;
+        }
         const decoder = decoderFor(String(upstreamRes.headers["content-encoding"] ?? "identity"));
         if (decoder === "unsupported") {
           upstreamRes.destroy();
@@ -268,6 +277,24 @@ export function createInterceptor(deps: {
   return {
     async intercept(client, head, decision, action, started) {
       const release = decision.releaseTunnel ?? (() => undefined);
+      // A client that leaves while its certificate is made must not hold its tunnel slot until
+      // the idle timeout (the proxy makes `release` once-only). The server's sockets are
+      // half-open, so its leaving shows as an end of stream, seen only when reading: read, and
+      // put back whatever early bytes (a ClientHello) arrive.
+      const watchEarlyData = () => {
+        const early: Buffer | null = client.read() as Buffer | null;
+        if (early !== null) {
+          client.removeListener("readable", watchEarlyData);
+          client.unshift(early);
+        }
+      };
+      const left = () => {
+        release();
+        client.destroy();
+      };
+      client.on("readable", watchEarlyData);
+      client.once("end", left);
+      client.once("close", release);
       let secureContext: tls.SecureContext;
       try {
         secureContext = await deps.ca.secureContextFor(decision.target.hostText);
@@ -275,6 +302,13 @@ export function createInterceptor(deps: {
         release();
         const message = error instanceof Error ? error.message : String(error);
         writeRawRefusal(client, "egress-ca-failed", message);
+        return;
+      } finally {
+        client.removeListener("readable", watchEarlyData);
+        client.removeListener("end", left);
+      }
+      if (client.destroyed || client.readableEnded) {
+        left();
         return;
       }
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
