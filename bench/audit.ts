@@ -14,6 +14,7 @@ const VERIFY_RECORDS = Number(process.argv[2] ?? 1_000_000);
 const APPEND_RECORDS = 200_000;
 const CONCURRENCY = 1024;
 const SEQUENTIAL_RECORDS = 1_000;
+const SHARED_RECORDS = 100_000;
 
 function event(i: number): AuditEvent {
   const action = `act-${i}`;
@@ -54,11 +55,14 @@ function counted(file: string, batches: number[]): AuditStore {
     origin: () => store.origin(),
     setOrigin: (o) => store.setOrigin(o),
     nextSeq: () => store.nextSeq(),
-    appendRecords: (r) => {
-      batches.push(r.length);
-      return store.appendRecords(r);
-    },
+    appendRecords: (r) => store.appendRecords(r),
     appendCheckpoint: (c) => store.appendCheckpoint(c),
+    appendLocked: (known, work) =>
+      store.appendLocked(known, (changes) => {
+        const out = work(changes);
+        if (out.records?.length) batches.push(out.records.length);
+        return out;
+      }),
     readRecords: (a, b, p) => store.readRecords(a, b, p),
     readRecordBytes: (a, b, p) => store.readRecordBytes(a, b, p),
     readLeafHashes: (a, b, p) => store.readLeafHashes(a, b, p),
@@ -116,7 +120,17 @@ try {
   const appendsPerSec = APPEND_RECORDS / appendSeconds;
   console.error(`group commit: ${round(appendsPerSec)} durable appends/s in ${batches.length} transactions`);
 
-  // 3. A log of VERIFY_RECORDS records, built through the same durable path, then verified.
+  // 3. Two writers on one database (as `gatehouse serve` and `gatehouse mcp` share audit.db),
+  // each with half the callers: every group commit takes the write lock and catches up.
+  const sharedDb = join(dir, "shared.db");
+  const writers = [await openAuditLog({ path: sharedDb, signingKey: key }), await openAuditLog({ path: sharedDb, signingKey: key })];
+  const sharedSeconds = Math.max(...(await Promise.all(writers.map((w) => appendConcurrently(w, SHARED_RECORDS / 2, CONCURRENCY / 2)))));
+  for (const w of writers) await w.close();
+  const sharedReport = await verifyAuditLog({ path: sharedDb, verifierKey: key.verifier });
+  if (!sharedReport.ok || sharedReport.size !== SHARED_RECORDS) throw new Error(`verify of the shared log failed: ${JSON.stringify(sharedReport.problems.slice(0, 3))}`);
+  console.error(`two writers: ${round(SHARED_RECORDS / sharedSeconds)} durable appends/s`);
+
+  // 4. A log of VERIFY_RECORDS records, built through the same durable path, then verified.
   const bigDb = join(dir, "big.db");
   const bigLog = await openAuditLog({ path: bigDb, signingKey: key, checkpointEvery: { records: 100_000 } });
   const buildSeconds = await appendConcurrently(bigLog, VERIFY_RECORDS, CONCURRENCY);
@@ -130,7 +144,7 @@ try {
   if (!report.ok || report.size !== VERIFY_RECORDS) throw new Error(`verify failed: ${JSON.stringify(report.problems.slice(0, 3))}`);
   console.error(`verified ${report.size} records in ${round(verifySeconds, 2)} s`);
 
-  // 4. An inclusion proof and a streaming export of the whole log (constant memory).
+  // 5. An inclusion proof and a streaming export of the whole log (constant memory).
   const store = openSqliteAuditStore(bigDb, { readonly: true });
   const p0 = performance.now();
   await proveInclusion(store, Math.floor(VERIFY_RECORDS / 3));
@@ -159,6 +173,7 @@ try {
       appendCpuMicrosPerRecord: round((appendCpuSeconds * 1e6) / APPEND_RECORDS),
       appendLatencyMs: { p50: round(percentile(latencies, 50), 2), p99: round(percentile(latencies, 99), 2) },
       sequentialAppendsPerSec: round(SEQUENTIAL_RECORDS / seqSeconds),
+      twoWritersAppendsPerSec: round(SHARED_RECORDS / sharedSeconds),
       synchronous: "FULL",
       verifyRecords: report.size,
       verifySeconds: round(verifySeconds, 2),

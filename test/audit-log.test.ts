@@ -37,10 +37,12 @@ function countingStore(file: string, counts: number[]): AuditStore {
   const store = openSqliteAuditStore(file);
   return {
     ...bind(store),
-    appendRecords: (records) => {
-      counts.push(records.length);
-      return store.appendRecords(records);
-    },
+    appendLocked: (known, work) =>
+      store.appendLocked(known, (changes) => {
+        const out = work(changes);
+        if (out.records?.length) counts.push(out.records.length);
+        return out;
+      }),
   };
 }
 
@@ -52,6 +54,7 @@ function bind(store: AuditStore): AuditStore {
     nextSeq: () => store.nextSeq(),
     appendRecords: (r) => store.appendRecords(r),
     appendCheckpoint: (c) => store.appendCheckpoint(c),
+    appendLocked: (k, w) => store.appendLocked(k, w),
     readRecords: (a, b, p) => store.readRecords(a, b, p),
     readRecordBytes: (a, b, p) => store.readRecordBytes(a, b, p),
     readLeafHashes: (a, b, p) => store.readLeafHashes(a, b, p),
@@ -188,7 +191,7 @@ describe("the durable audit log", () => {
     const log = await openAuditLog({
       store: {
         ...bind(store),
-        appendRecords: (records) => (broken ? Promise.reject(new StoreError("store-io", db, "disk I/O error")) : store.appendRecords(records)),
+        appendLocked: (known, work) => (broken ? Promise.reject(new StoreError("store-io", db, "disk I/O error")) : store.appendLocked(known, work)),
       },
       signingKey: key,
     });

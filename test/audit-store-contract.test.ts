@@ -23,6 +23,8 @@ interface Backend {
   raw(sql: string): Promise<void>;
   /** Reopens the same log read-only. */
   reopenReadonly(): Promise<AuditStore>;
+  /** Opens the latest log again for writing, as another process would (its own connection). */
+  openAnother(): Promise<AuditStore>;
   cleanup(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ function sqliteBackend(): Backend {
       }
     },
     reopenReadonly: () => Promise.resolve(openSqliteAuditStore(file, { readonly: true })),
+    openAnother: () => Promise.resolve(openSqliteAuditStore(file)),
     cleanup: () => {
       rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();
@@ -68,6 +71,7 @@ function postgresBackend(): Backend {
       await pool.query(sql.replaceAll("{t}", `${schema}.`));
     },
     reopenReadonly: () => openPostgresAuditStore({ pool, schema, readonly: true }),
+    openAnother: () => openPostgresAuditStore({ connectionString: PG_URL, schema }),
     cleanup: async () => {
       for (const s of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
       await pool.end();
@@ -154,6 +158,91 @@ describe.each([{ make: sqliteBackend }, { make: postgresBackend }])("audit store
       await after.close();
       expect(report.ok).toBe(false);
       expect(report.problems[0]).toMatchObject({ code: "record-changed", index: 11 });
+    });
+
+    it("appends under the write lock after what another writer stored, and tells what that was", async () => {
+      const one = await backend.open();
+      const two = await backend.openAnother();
+      try {
+        await one.appendLocked(0, (changes) => {
+          expect(changes).toEqual({ size: 0, leaves: [], checkpoints: [] });
+          return { records: [row(0), row(1)], checkpoint: { size: 2, note: "note-2", created: "t" } };
+        });
+        // `two` last saw an empty log: it is told about both records and the checkpoint.
+        await two.appendLocked(0, (changes) => {
+          expect(changes.size).toBe(2);
+          expect(changes.leaves.map((l) => [l.seq, Buffer.from(l.leafHash)[0]])).toEqual([[0, 0], [1, 1]]);
+          expect(changes.checkpoints).toEqual([{ size: 2, note: "note-2", created: "t" }]);
+          return { records: [row(2)] };
+        });
+        // A writer that is up to date reads no records, and the checkpoints from its size on.
+        await one.appendLocked(3, (changes) => {
+          expect(changes).toEqual({ size: 3, leaves: [], checkpoints: [] });
+          return {};
+        });
+        expect(await one.nextSeq()).toBe(3);
+        // What work throws comes back unchanged, and nothing of it is written.
+        const refusal = new Error("diverged");
+        await expect(two.appendLocked(3, () => { throw refusal; })).rejects.toBe(refusal);
+        // A conflicting append writes nothing, checkpoint included.
+        await expect(two.appendLocked(3, () => ({ records: [row(3), row(1)], checkpoint: { size: 4, note: "x", created: "t" } }))).rejects.toMatchObject({ code: "store-conflict" });
+        expect(await two.nextSeq()).toBe(3);
+        expect((await two.readCheckpoints()).map((c) => c.size)).toEqual([2]);
+      } finally {
+        await one.close();
+        await two.close();
+      }
+    });
+
+    it("serialises locked appends from two connections: each numbers its batch after the other's", async () => {
+      const one = await backend.open();
+      const two = await backend.openAnother();
+      try {
+        const known = new Map([[one, 0], [two, 0]]);
+        const append = (store: AuditStore, tag: number) => {
+          const from = known.get(store)!;
+          return store.appendLocked(from, (changes) => {
+            // Every record since `from`, in numeric order (9 before 10).
+            expect(changes.leaves.map((l) => l.seq)).toEqual(Array.from({ length: changes.size - from }, (_, i) => from + i));
+            const records = [0, 1, 2].map((i) => ({ seq: changes.size + i, leafHash: Buffer.alloc(32, tag), record: `{"tag":${tag}}` }));
+            known.set(store, changes.size + records.length);
+            return { records };
+          });
+        };
+        await Promise.all(Array.from({ length: 20 }, (_, i) => append(i % 2 === 0 ? one : two, i)));
+        expect(await one.nextSeq()).toBe(60);
+        const tags = (await collectPages(one.readRecords(0, 60))).map((r) => JSON.parse(r.record) as { tag: number });
+        // Each batch of three is whole: no batch was split by the other's.
+        for (let i = 0; i < 60; i += 3) expect(new Set(tags.slice(i, i + 3).map((t) => t.tag)).size).toBe(1);
+      } finally {
+        await one.close();
+        await two.close();
+      }
+    });
+
+    it("carries two writers of one log (two connections), interleaved, and the log verifies", async () => {
+      const key = generateSigningKey("contract.example/gatehouse/audit");
+      const a = await openAuditLog({ store: await backend.open(), signingKey: key, checkpointEvery: { records: 50 } });
+      const b = await openAuditLog({ store: await backend.openAnother(), signingKey: key, checkpointEvery: { records: 50 } });
+      try {
+        for (let round = 0; round < 20; round++) {
+          await Promise.all([
+            ...Array.from({ length: 10 }, (_, i) => a.append(sampleEvent(round * 20 + i))),
+            ...Array.from({ length: 10 }, (_, i) => b.append(sampleEvent(round * 20 + 10 + i))),
+            ...(round % 5 === 0 ? [a.checkpoint(), b.checkpoint()] : []),
+          ]);
+        }
+        expect(a.status().failure).toBeUndefined();
+        expect(b.status().failure).toBeUndefined();
+      } finally {
+        await a.close();
+        await b.close();
+      }
+      const reader = await backend.reopenReadonly();
+      const report = await verifyAuditLog({ store: reader, verifierKey: key.verifier });
+      await reader.close();
+      expect(report.problems).toEqual([]);
+      expect(report).toMatchObject({ ok: true, size: 400, signedSize: 400 });
     });
 
     it("signs one checkpoint when several are asked for at once, and keeps writing", async () => {

@@ -25,6 +25,7 @@ export const AUDIT_ERROR_CODES = [
   "audit-range-invalid",
   "audit-publish-failed",
   "audit-option-invalid",
+  "audit-busy",
 ] as const;
 
 export type AuditErrorCode = (typeof AUDIT_ERROR_CODES)[number];
@@ -55,8 +56,9 @@ export function fromStoreError(error: StoreError): AuditError {
       return new AuditError("audit-store-foreign", error.message, { cause: error });
     case "store-missing":
       return new AuditError("audit-store-missing", error.message, { cause: error });
-    case "store-readonly":
     case "store-busy":
+      return new AuditError("audit-busy", error.message, { cause: error });
+    case "store-readonly":
     case "store-conflict":
     case "store-io":
       return new AuditError("audit-unavailable", error.message, { cause: error });

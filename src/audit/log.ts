@@ -1,5 +1,5 @@
 import type { AuditEvent, AuditSink } from "../core/index.js";
-import { openSqliteAuditStore, StoreError, type AuditStore, type NewAuditRecord, type StoredCheckpoint } from "../store/index.js";
+import { openSqliteAuditStore, StoreError, type AuditStore, type NewAuditRecord, type StoreChanges } from "../store/index.js";
 import { openCheckpoint, signCheckpoint, type Checkpoint } from "./checkpoint.js";
 import { AuditError, fromStoreError } from "./errors.js";
 import { MerkleAccumulator, hashLeafText } from "./merkle.js";
@@ -84,6 +84,10 @@ interface Pending {
  * extend a log that no longer matches them. Records written before a crash but after the last
  * checkpoint are signed at once.
  *
+ * Several processes may write the same log: each commit and each checkpoint runs under the
+ * store's write lock and first catches up with what the others appended (see docs/audit.md,
+ * "Several processes").
+ *
  * @example
  * const log = await openAuditLog({ path: "/var/lib/gatehouse/audit.db", signingKey: readSigningKeyFile(keyFile) });
  * const gate = createGate({ policy, audit: log });
@@ -132,14 +136,22 @@ interface LogState {
   /** Hex leaf hash of the last record. */
   prev: string | undefined;
   checkpointSize: number;
+  /** The note of the latest stored checkpoint, known to match the tree. */
+  checkpointNote: string | undefined;
 }
 
 async function loadState(store: AuditStore, key: NoteSigningKey, publishers: readonly CheckpointPublisher[]): Promise<LogState> {
   let origin = await store.origin();
   if (origin === undefined) {
-    await store.setOrigin(key.name);
-    origin = key.name;
-  } else if (origin !== key.name) {
+    try {
+      await store.setOrigin(key.name);
+    } catch (error) {
+      // Another process opening the same new log set it first: read back what it set.
+      if (!(error instanceof StoreError && error.code === "store-conflict")) throw error;
+    }
+    origin = (await store.origin()) ?? key.name;
+  }
+  if (origin !== key.name) {
     throw new AuditError(
       "audit-key-mismatch",
       `${store.location}: this log is \`${origin}\` but the signing key is named \`${key.name}\`; use the log's own key`,
@@ -194,6 +206,7 @@ async function loadState(store: AuditStore, key: NoteSigningKey, publishers: rea
     tree,
     prev: prev === undefined ? undefined : Buffer.from(prev).toString("hex"),
     checkpointSize: latestStored?.size ?? -1,
+    checkpointNote: latestStored?.note,
   };
 }
 
@@ -229,6 +242,9 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
   let tree = parts.state.tree;
   let prev = parts.state.prev;
   let checkpointSize = parts.state.checkpointSize;
+  let checkpointNote = parts.state.checkpointNote;
+  /** When a locked operation last found records another writer appended (ms since the epoch). */
+  let othersSeenAt = -Infinity;
   let closed = false;
   let failure: AuditError | undefined;
   let publishFailures = 0;
@@ -269,7 +285,13 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
 
   async function drain(): Promise<void> {
     while (queue.length > 0 || checkpointWanted) {
-      if (queue.length > 0) await commit(queue.splice(0, maxBatch));
+      if (queue.length > 0) {
+        const batch = queue.splice(0, maxBatch);
+        await exclusive(() => commit(batch));
+        // Another process writes this log too: leave the lock free for a moment before the next
+        // batch, or a busy writer would keep it (SQLite's lock is not fair) and starve the other.
+        if (Date.now() - othersSeenAt < 1000 && queue.length > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
       if (failure) {
         for (const p of queue.splice(0)) p.reject(refuse() as AuditError);
         checkpointWanted = false;
@@ -277,65 +299,157 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
       }
       if (checkpointWanted || tree.size - checkpointSize >= everyRecords) {
         checkpointWanted = false;
-        // A failed checkpoint loses no record: a full disk is retried at the next one, any
-        // other failure has already stopped the log (see signNow).
+        // A failed checkpoint loses no record: a full disk or a busy lock is retried at the
+        // next one, any other failure has already stopped the log (see signOnce).
         await signNow().catch(() => undefined);
       }
     }
   }
 
-  async function commit(batch: Pending[]): Promise<void> {
+  /** Where the writer stands once a locked store operation commits. */
+  interface Position {
+    tree: MerkleAccumulator;
+    prev: string | undefined;
+    checkpointSize: number;
+    checkpointNote: string | undefined;
+  }
+
+  /**
+   * Brings a copy of the tree up to what the store holds: other processes may write the same
+   * log, so records may have been appended since this writer last looked. Runs under the store's
+   * write lock and checks what it reads as loadState does: sequence numbers follow on, and every
+   * stored checkpoint in that stretch (verified with the log's key) matches the recomputed root.
+   * Throws `audit-log-diverged` otherwise, which stops the log.
+   */
+  function catchUp(changes: StoreChanges): Position {
+    if (changes.leaves.length > 0) othersSeenAt = Date.now();
     const next = tree.clone();
     let last = prev;
-    const logged = clock().toISOString();
-    const rows: NewAuditRecord[] = batch.map((p) => {
-      const seq = next.size;
+    let latestSize = checkpointSize;
+    let latestNote = checkpointNote;
+    const bySize = new Map(changes.checkpoints.map((c) => [c.size, c]));
+    const diverged = (message: string): AuditError => new AuditError("audit-log-diverged", `${store.location}: ${message}; run \`gatehouse audit verify\``);
+    const checkAt = (size: number): void => {
+      const stored = bySize.get(size);
+      if (!stored) return;
+      bySize.delete(size);
+      if (stored.note !== checkpointNote) {
+        const checkpoint = trusted(stored.note, key, origin, `${store.location} (stored checkpoint at ${size})`);
+        if (checkpoint.size !== size || !checkpoint.root.equals(next.root())) {
+          throw diverged(`the checkpoint stored at ${size} records does not match them; another writer signed a different history`);
+        }
+      }
+      latestSize = size;
+      latestNote = stored.note;
+    };
+    if (changes.size < next.size) throw diverged(`the log has ${changes.size} records but this writer acknowledged ${next.size}: records were removed`);
+    checkAt(next.size);
+    for (const leaf of changes.leaves) {
+      if (leaf.seq !== next.size) throw diverged(`record ${next.size} is missing`);
+      next.append(leaf.leafHash);
+      last = Buffer.from(leaf.leafHash).toString("hex");
+      checkAt(next.size);
+    }
+    if (next.size !== changes.size) throw diverged(`record ${next.size} is missing`);
+    const beyond = [...bySize.keys()][0];
+    if (beyond !== undefined) throw diverged(`the log has ${next.size} records but a checkpoint is stored at ${beyond}: records were removed`);
+    return { tree: next, prev: last, checkpointSize: latestSize, checkpointNote: latestNote };
+  }
+
+  function moveTo(position: Position): void {
+    tree = position.tree;
+    prev = position.prev;
+    checkpointSize = position.checkpointSize;
+    checkpointNote = position.checkpointNote;
+  }
+
+  /** Numbers and hashes a batch after `from` (a copy of the tree, extended in place). */
+  function build(batch: readonly Pending[], from: MerkleAccumulator, prevLeaf: string | undefined, logged: string): { records: NewAuditRecord[]; prev: string | undefined } {
+    let last = prevLeaf;
+    const records = batch.map((p) => {
+      const seq = from.size;
       const record = encodeRecord(p.eventJson, seq, last, logged);
       const leafHash = hashLeafText(record);
-      next.append(leafHash);
+      from.append(leafHash);
       last = leafHash.toString("hex");
       return { seq, leafHash, record };
     });
+    return { records, prev: last };
+  }
+
+  async function commit(batch: Pending[]): Promise<void> {
+    const logged = clock().toISOString();
+    // Built before taking the lock, on the guess that nobody else appended meanwhile: the lock is
+    // then held only for the inserts and the fsync. If someone did, built again after them.
+    const known = tree.size;
+    const guessTree = tree.clone();
+    const guess = build(batch, guessTree, prev, logged);
+    const done: { position?: Position } = {};
     try {
-      await store.appendRecords(rows);
+      // Under the store's write lock: catch up with other writers, then number the batch after them.
+      await store.appendLocked(known, (changes) => {
+        const position = catchUp(changes);
+        if (changes.size === known) {
+          done.position = { ...position, tree: guessTree, prev: guess.prev };
+          return { records: guess.records };
+        }
+        const again = build(batch, position.tree, position.prev, logged);
+        done.position = { ...position, prev: again.prev };
+        return { records: again.records };
+      });
     } catch (error) {
       const err = asAuditError(error);
-      // A full disk rolls the transaction back cleanly and may clear; anything else leaves the
-      // outcome of the commit unknown, so the log stops until it is reopened from disk.
-      if (err.code !== "audit-disk-full") failure = err;
+      // A full disk, or a write lock another writer held too long, rolls the transaction back
+      // cleanly and may clear; anything else leaves the outcome of the commit unknown (or the
+      // log diverged), so the log stops until it is reopened from disk.
+      if (!retryable(err)) failure = err;
       for (const p of batch) p.reject(err);
       return;
     }
-    tree = next;
-    prev = last;
+    if (done.position) moveTo(done.position);
     for (const p of batch) p.resolve();
   }
 
-  // One signing at a time: two at the same size would both insert it, collide on the store's
-  // unique size and stop the log (a caller's checkpoint() racing the timer's, or a second caller).
-  let signing: Promise<unknown> = Promise.resolve();
-  function signNow(): Promise<string | undefined> {
-    const run = signing.then(signOnce, signOnce);
-    signing = run.catch(() => undefined);
+  // One store write at a time: a commit and a signing (a caller's checkpoint() racing the
+  // timer's, or a second caller) each start from the position the previous one left.
+  let writing: Promise<unknown> = Promise.resolve();
+  function exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = writing.then(work, work);
+    writing = run.catch(() => undefined);
     return run;
   }
 
+  function signNow(): Promise<string | undefined> {
+    return exclusive(signOnce);
+  }
+
+  /**
+   * Signs a checkpoint of everything the store holds, under its write lock. Another writer may
+   * have signed that size already: with the same root (checked by catchUp) that is done, and
+   * nothing is signed; with another root the log diverged and stops.
+   */
   async function signOnce(): Promise<string | undefined> {
     if (failure) throw failure;
-    if (tree.size === checkpointSize) return undefined;
-    const size = tree.size;
-    const note = signCheckpoint({ origin, size, root: tree.root() }, key);
-    const stored: StoredCheckpoint = { size, note, created: clock().toISOString() };
+    const done: { position?: Position; note?: string } = {};
     try {
-      await store.appendCheckpoint(stored);
+      await store.appendLocked(tree.size, (changes) => {
+        const position = catchUp(changes);
+        done.position = position;
+        if (position.tree.size === position.checkpointSize) return {};
+        const size = position.tree.size;
+        const note = signCheckpoint({ origin, size, root: position.tree.root() }, key);
+        done.position = { ...position, checkpointSize: size, checkpointNote: note };
+        done.note = note;
+        return { checkpoint: { size, note, created: clock().toISOString() } };
+      });
     } catch (error) {
       const err = asAuditError(error);
-      if (err.code !== "audit-disk-full") failure = err;
+      if (!retryable(err)) failure = err;
       throw err;
     }
-    checkpointSize = size;
-    queuePublish(note);
-    return note;
+    if (done.position) moveTo(done.position);
+    if (done.note !== undefined) queuePublish(done.note);
+    return done.note;
   }
 
   function queuePublish(note: string): void {
@@ -418,6 +532,11 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
       }
     },
   };
+}
+
+/** Failures after which nothing was written and the next batch may succeed: the log keeps going. */
+function retryable(error: AuditError): boolean {
+  return error.code === "audit-disk-full" || error.code === "audit-busy";
 }
 
 function asAuditError(error: unknown): AuditError {

@@ -32,6 +32,9 @@ export function fileCheckpointPublisher(file: string): CheckpointPublisher {
     target: `file:${file}`,
     publish(note) {
       try {
+        // Another process writing the same log may already have published a larger checkpoint
+        // of it: keep that one rather than go back (both verify; the larger covers more).
+        if (publishedSize(file, note) > noteSize(note)) return Promise.resolve();
         mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
         const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
         writeFileSync(temp, note, { mode: 0o644 });
@@ -66,6 +69,23 @@ export function fileCheckpointPublisher(file: string): CheckpointPublisher {
       }
     },
   };
+}
+
+/** The tree size on a checkpoint note's second line (after its origin), or -1. */
+function noteSize(note: string): number {
+  const size = note.split("\n", 2)[1];
+  return size !== undefined && /^[0-9]{1,15}$/.test(size) ? Number(size) : -1;
+}
+
+/** The size of the checkpoint already in `file` when it is one of the same log (same origin line), or -1. */
+function publishedSize(file: string, note: string): number {
+  let current: string;
+  try {
+    current = readFileSync(file, "utf8");
+  } catch {
+    return -1;
+  }
+  return current.split("\n", 1)[0] === note.split("\n", 1)[0] ? noteSize(current) : -1;
 }
 
 /** Options for {@link httpCheckpointPublisher}. */

@@ -1,8 +1,9 @@
 /**
  * The storage port of the audit log. It is deliberately narrow: records and checkpoints can be
  * appended and read, never updated or deleted, so no implementation can offer a way to rewrite
- * history. SQLite implements it today; a PostgreSQL implementation can follow with the same
- * contract (every method is async for that reason).
+ * history. SQLite and PostgreSQL implement it with the same contract
+ * (test/audit-store-contract.test.ts); several processes may write one log through
+ * {@link AuditStore.appendLocked}.
  */
 export interface AuditStore {
   /** The file or connection string, for messages. */
@@ -16,10 +17,20 @@ export interface AuditStore {
   /**
    * Appends records atomically: all of them are durable when the promise resolves, or none
    * is written and it rejects. Sequence numbers must be new (`store-conflict` otherwise).
+   * Takes no lock and reads nothing first: the log writes through {@link appendLocked}.
    */
   appendRecords(records: readonly NewAuditRecord[]): Promise<void>;
   /** Appends a signed checkpoint (a signed note) for `size` records. */
   appendCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  /**
+   * The write path of a log that other processes may write too. Takes the store's write lock
+   * (one writer at a time, across processes and connections), reads what was stored since the
+   * caller's `knownSize` (see {@link StoreChanges}), calls `work` with it, and appends what `work`
+   * returns (records numbered from `changes.size`, and/or a checkpoint) in the same transaction,
+   * durably. If `work` throws, nothing is written and its error is rethrown unchanged. `work` is
+   * synchronous: it runs while the lock is held, so keep it short.
+   */
+  appendLocked(knownSize: number, work: (changes: StoreChanges) => StoreAppend): Promise<void>;
   /** Records with `from <= seq < to`, in sequence order, in pages of at most `pageSize`. */
   readRecords(from: number, to: number, pageSize?: number): AsyncIterable<readonly StoredAuditRecord[]>;
   /** Like readRecords, with each record as its stored UTF-8 bytes (what `verify` hashes). */
@@ -29,6 +40,23 @@ export interface AuditStore {
   /** Every stored checkpoint, smallest size first. */
   readCheckpoints(): Promise<readonly StoredCheckpoint[]>;
   close(): Promise<void>;
+}
+
+/** What other writers stored since a writer last looked, read under the write lock. */
+export interface StoreChanges {
+  /** The number of records stored now (one more than the highest sequence number). */
+  readonly size: number;
+  /** Leaf hashes of the records with `knownSize <= seq < size`, in sequence order. */
+  readonly leaves: readonly StoredLeafHash[];
+  /** Checkpoints with `size >= knownSize`, smallest size first. */
+  readonly checkpoints: readonly StoredCheckpoint[];
+}
+
+/** What a writer appends under the write lock. */
+export interface StoreAppend {
+  /** Records numbered from `StoreChanges.size`, in order. */
+  readonly records?: readonly NewAuditRecord[];
+  readonly checkpoint?: StoredCheckpoint;
 }
 
 /** A record as the log hands it to the store. */

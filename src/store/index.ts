@@ -9,6 +9,8 @@ export type {
   StoredCheckpoint,
   StoredLeafHash,
   StoredRecordBytes,
+  StoreAppend,
+  StoreChanges,
 } from "./audit-store.js";
 export { StoreError, STORE_ERROR_CODES, toStoreError } from "./errors.js";
 export type { StoreErrorCode } from "./errors.js";

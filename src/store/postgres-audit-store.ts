@@ -6,6 +6,8 @@ import type {
   StoredCheckpoint,
   StoredLeafHash,
   StoredRecordBytes,
+  StoreAppend,
+  StoreChanges,
 } from "./audit-store.js";
 import { StoreError } from "./errors.js";
 import { loadPg } from "./pg.js";
@@ -167,6 +169,65 @@ class PostgresAuditStore implements AuditStore {
 
   async appendCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     await this.#query(`INSERT INTO ${this.#schema}.checkpoints (size, note, created) VALUES ($1, $2, $3)`, [checkpoint.size, checkpoint.note, checkpoint.created]);
+  }
+
+  async appendLocked(knownSize: number, work: (changes: StoreChanges) => StoreAppend): Promise<void> {
+    const t = this.#schema;
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw toPgStoreError(error, this.location);
+    }
+    let workFailed = false;
+    let broken: Error | undefined;
+    try {
+      // Waiting longer than 5 s for the lock fails with 55P03 (`store-busy`): nothing is written.
+      await client.query("BEGIN; SET LOCAL lock_timeout = '5s'");
+      // One writer at a time for this schema, until COMMIT or ROLLBACK; under READ COMMITTED
+      // every statement after it sees what the previous holder committed.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`gatehouse:${t}:append`]);
+      const max = await client.query<{ m: string | null }>(`SELECT max(seq)::text AS m FROM ${t}.records`);
+      const m = max.rows[0]?.m;
+      const size = m === null || m === undefined ? 0 : Number(m) + 1;
+      // Qualified names: a bare `ORDER BY seq` would sort by the text output column (…, "10", "9").
+      const leaves =
+        size > knownSize
+          ? (await client.query<{ seq: string; leaf_hash: Buffer }>(`SELECT seq::text, leaf_hash FROM ${t}.records WHERE records.seq >= $1 ORDER BY records.seq`, [knownSize])).rows.map(
+              (r) => ({ seq: Number(r.seq), leafHash: r.leaf_hash }),
+            )
+          : [];
+      const checkpoints = (
+        await client.query<{ size: string; note: string; created: string }>(`SELECT size::text, note, created FROM ${t}.checkpoints WHERE checkpoints.size >= $1 ORDER BY checkpoints.size`, [knownSize])
+      ).rows.map((r) => ({ size: Number(r.size), note: r.note, created: r.created }));
+      let out: StoreAppend;
+      try {
+        out = work({ size, leaves, checkpoints });
+      } catch (error) {
+        workFailed = true;
+        throw error;
+      }
+      const records = out.records ?? [];
+      if (records.length > 0) {
+        await client.query(`INSERT INTO ${t}.records (seq, leaf_hash, record) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[])`, [
+          records.map((r) => r.seq),
+          records.map((r) => Buffer.from(r.leafHash)),
+          records.map((r) => r.record),
+        ]);
+      }
+      if (out.checkpoint) {
+        await client.query(`INSERT INTO ${t}.checkpoints (size, note, created) VALUES ($1, $2, $3)`, [out.checkpoint.size, out.checkpoint.note, out.checkpoint.created]);
+      }
+      await client.query("COMMIT");
+    } catch (error) {
+      // A connection that cannot even roll back is not given back to the pool.
+      await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw workFailed ? error : toPgStoreError(error, this.location);
+    } finally {
+      client.release(broken);
+    }
   }
 
   async *#pages<R extends pg.QueryResultRow & { seq: string }, T>(select: string, from: number, to: number, pageSize: number, map: (row: R) => T): AsyncIterable<T[]> {

@@ -8,6 +8,8 @@ import type {
   StoredCheckpoint,
   StoredLeafHash,
   StoredRecordBytes,
+  StoreAppend,
+  StoreChanges,
 } from "./audit-store.js";
 import { StoreError, toStoreError } from "./errors.js";
 
@@ -15,6 +17,9 @@ import { StoreError, toStoreError } from "./errors.js";
 export const AUDIT_APPLICATION_ID = 0x47484155;
 /** Schema version (`PRAGMA user_version`); a newer file is refused rather than misread. */
 export const AUDIT_SCHEMA_VERSION = 1;
+
+/** How long a write waits for another process's write lock before failing with `store-busy`. */
+const BUSY_TIMEOUT_MS = 5000;
 
 /** Options for {@link openSqliteAuditStore}. */
 export interface SqliteAuditStoreOptions {
@@ -69,7 +74,7 @@ export function openSqliteAuditStore(file: string, options: SqliteAuditStoreOpti
   try {
     if (!readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     db = new Database(file, { readonly, fileMustExist: readonly });
-    db.pragma("busy_timeout = 5000");
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     prepareSchema(db, file, readonly);
     if (!readonly) {
       const mode = db.pragma("journal_mode = WAL", { simple: true });
@@ -94,7 +99,17 @@ function prepareSchema(db: Database.Database, file: string, readonly: boolean): 
   const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number };
   if (applicationId === 0 && tables.n === 0) {
     if (readonly) throw new StoreError("store-foreign", file, "the database is empty: it holds no audit log");
-    db.exec(`BEGIN IMMEDIATE; ${SCHEMA} PRAGMA application_id = ${AUDIT_APPLICATION_ID}; PRAGMA user_version = ${AUDIT_SCHEMA_VERSION}; COMMIT;`);
+    // Another process may be creating the same file: decide again under the write lock.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const again = db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number };
+      if (again.n === 0) db.exec(`${SCHEMA} PRAGMA application_id = ${AUDIT_APPLICATION_ID}; PRAGMA user_version = ${AUDIT_SCHEMA_VERSION};`);
+      db.exec("COMMIT");
+    } catch (error) {
+      if (db.inTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
+    prepareSchema(db, file, readonly);
     return;
   }
   if (applicationId !== AUDIT_APPLICATION_ID) {
@@ -118,6 +133,13 @@ class SqliteAuditStore implements AuditStore {
   readonly #db: Database.Database;
   readonly #insertRecord: Database.Statement<[number, Uint8Array, string]>;
   readonly #appendMany: (records: readonly NewAuditRecord[]) => void;
+  readonly #insertCheckpoint: Database.Statement<[number, string, string]>;
+  readonly #maxSeq: Database.Statement<[], { m: number | null }>;
+  readonly #leavesSince: Database.Statement<[number], [number, Buffer]>;
+  readonly #checkpointsSince: Database.Statement<[number], StoredCheckpoint>;
+  readonly #noWait: Database.Statement<[]>;
+  readonly #wait: Database.Statement<[]>;
+  readonly #locked: Database.Transaction<(knownSize: number, work: (changes: StoreChanges) => StoreAppend) => void>;
 
   constructor(db: Database.Database, file: string) {
     this.#db = db;
@@ -125,6 +147,20 @@ class SqliteAuditStore implements AuditStore {
     this.#insertRecord = db.prepare("INSERT INTO records (seq, leaf_hash, record) VALUES (?, ?, ?)");
     this.#appendMany = db.transaction((records: readonly NewAuditRecord[]) => {
       for (const r of records) this.#insertRecord.run(r.seq, r.leafHash, r.record);
+    });
+    this.#insertCheckpoint = db.prepare("INSERT INTO checkpoints (size, note, created) VALUES (?, ?, ?)");
+    this.#maxSeq = db.prepare("SELECT max(seq) AS m FROM records");
+    this.#leavesSince = db.prepare<[number], [number, Buffer]>("SELECT seq, leaf_hash FROM records WHERE seq >= ? ORDER BY seq").raw(true);
+    this.#checkpointsSince = db.prepare("SELECT size, note, created FROM checkpoints WHERE size >= ? ORDER BY size");
+    this.#noWait = db.prepare("PRAGMA busy_timeout = 0");
+    this.#wait = db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    this.#locked = db.transaction((knownSize: number, work: (changes: StoreChanges) => StoreAppend) => {
+      const m = this.#maxSeq.get()?.m ?? null;
+      const size = m === null ? 0 : m + 1;
+      const leaves = size > knownSize ? this.#leavesSince.all(knownSize).map(([seq, leafHash]) => ({ seq, leafHash })) : [];
+      const out = runWork(work, { size, leaves, checkpoints: this.#checkpointsSince.all(knownSize) });
+      for (const r of out.records ?? []) this.#insertRecord.run(r.seq, r.leafHash, r.record);
+      if (out.checkpoint) this.#insertCheckpoint.run(out.checkpoint.size, out.checkpoint.note, out.checkpoint.created);
     });
   }
 
@@ -164,10 +200,32 @@ class SqliteAuditStore implements AuditStore {
 
   appendCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     return this.#run(() => {
-      this.#db
-        .prepare("INSERT INTO checkpoints (size, note, created) VALUES (?, ?, ?)")
-        .run(checkpoint.size, checkpoint.note, checkpoint.created);
+      this.#insertCheckpoint.run(checkpoint.size, checkpoint.note, checkpoint.created);
     });
+  }
+
+  async appendLocked(knownSize: number, work: (changes: StoreChanges) => StoreAppend): Promise<void> {
+    // BEGIN IMMEDIATE takes the write lock first, so what is read inside is the latest state and
+    // nobody appends before this commits. While another process holds the lock, wait here
+    // without blocking the event loop (SQLite's own busy handler would sleep in it), then fail
+    // with `store-busy`: nothing was written.
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.#noWait.run();
+        try {
+          this.#locked.immediate(knownSize, work);
+        } finally {
+          this.#wait.run();
+        }
+        return;
+      } catch (error) {
+        if (error instanceof WorkError) throw error.cause;
+        if (!isBusy(error) || Date.now() >= deadline) throw toStoreError(error, this.location);
+      }
+      // Every 1–3 ms: often enough to get in between another writer's commits.
+      await new Promise((resolve) => setTimeout(resolve, 1 + 2 * Math.random()));
+    }
   }
 
   async *readRecords(from: number, to: number, pageSize = 4096): AsyncIterable<readonly StoredAuditRecord[]> {
@@ -227,5 +285,25 @@ class SqliteAuditStore implements AuditStore {
     return this.#run(() => {
       if (this.#db.open) this.#db.close();
     });
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+  return code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_");
+}
+
+/** Carries an error thrown by the caller's `work` through the transaction, to be rethrown unchanged. */
+class WorkError extends Error {
+  constructor(cause: unknown) {
+    super("the work of a locked append failed", { cause });
+  }
+}
+
+function runWork(work: (changes: StoreChanges) => StoreAppend, changes: StoreChanges): StoreAppend {
+  try {
+    return work(changes);
+  } catch (error) {
+    throw new WorkError(error);
   }
 }
