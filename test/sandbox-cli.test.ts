@@ -148,6 +148,20 @@ describe("gatehouse run --widen", () => {
   });
 });
 
+describe("gatehouse run --approvals-db outside the data directory", () => {
+  it("masks that database even where a profile makes its directory readable", async () => {
+    const dbDir = join(fx.root, "grants");
+    mkdirSync(dbDir);
+    const db = join(dbDir, "approvals.db");
+    writeFileSync(db, "GRANTS-DB-SENTINEL\n");
+    const policy = join(fx.root, "grants-policy.yaml");
+    writeFileSync(policy, `sandbox:\n  profiles:\n    p:\n      workdir: ${JSON.stringify(fx.work)}\n      readable: [${JSON.stringify(dbDir)}]\n`);
+    const { streamed } = await cli("run", "--policy", policy, "--profile", "p", "--approvals-db", db, "--", "sh", "-c", `cat ${db}; echo end-marker`);
+    expect(streamed).toContain("end-marker");
+    expect(streamed).not.toContain("GRANTS-DB-SENTINEL");
+  });
+});
+
 describe("gatehouse doctor", () => {
   it("reports bwrap, user namespaces, seccomp and cgroups", async () => {
     const { code, out } = await cli("doctor");

@@ -71,6 +71,9 @@ export function registerRunCommand(program: Command, io: CliIO): void {
           ...(policy ? { policy } : {}),
           ...(approvals ? { approvals } : {}),
           ...(flags.proxy ? { proxy: flags.proxy.startsWith("/") ? { socket: flags.proxy } : { address: flags.proxy } } : {}),
+          // An approvals database outside the data directory is masked like the data directory:
+          // a run that could write it could grant itself the next widening.
+          ...(flags.approvalsDb !== undefined ? { hiddenFiles: [resolve(flags.approvalsDb)] } : {}),
         });
         drain = () => sandbox.drain();
         const result = await sandbox.run(command, {

@@ -1,6 +1,7 @@
 /**
  * Stable names for why the sandbox refused to run a command (append-only; documented in
- * docs/sandbox.md). A refusal always means nothing ran.
+ * docs/sandbox.md). A refusal always means nothing ran, except `git-check-failed`: the command
+ * ran, and the check of the git directories after it could not finish (the run counts as failed).
  */
 export const SANDBOX_ERROR_CODES = [
   "command-missing",
@@ -23,6 +24,7 @@ export const SANDBOX_ERROR_CODES = [
   "widening-invalid",
   "widening-unapproved",
   "protected-path-unpinnable",
+  "git-check-failed",
 ] as const;
 
 /** One of {@link SANDBOX_ERROR_CODES}. */

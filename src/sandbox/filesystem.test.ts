@@ -36,7 +36,8 @@ describe("filesystem plan", () => {
     expect(plan.mounts).toContainEqual({ op: "bind", src: join(w, ".git"), dest: join(w, ".git") });
     expect(plan.mounts).toContainEqual({ op: "ro-bind", src: join(w, ".git/hooks"), dest: join(w, ".git/hooks") });
     expect(plan.mounts).toContainEqual({ op: "ro-bind", src: join(w, ".git/config"), dest: join(w, ".git/config") });
-    expect(plan.placeholders.map((p) => p.path).sort()).toEqual([".envrc", ".husky", ".idea", ".npmrc", ".vscode", ".yarnrc", ".yarnrc.yml"].map((n) => join(w, n)));
+    const hookManagers = [".lefthook-local.yml", ".lefthook.yml", ".lintstagedrc", ".lintstagedrc.cjs", ".lintstagedrc.js", ".lintstagedrc.json", ".lintstagedrc.mjs", ".lintstagedrc.yaml", ".lintstagedrc.yml", ".pre-commit-config.yaml", "lefthook-local.yml", "lefthook.yml"];
+    expect(plan.placeholders.map((p) => p.path).sort()).toEqual([".envrc", ".husky", ".idea", ".npmrc", ".vscode", ".yarnrc", ".yarnrc.yml", ...hookManagers].map((n) => join(w, n)).sort());
     // the workdir bind comes before the pins inside it, or the pins would be covered
     const order = (dest: string): number => plan.mounts.findIndex((m) => m.dest === dest);
     expect(order(w)).toBeLessThan(order(join(w, ".git/hooks")));

@@ -1,6 +1,7 @@
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SandboxError } from "./errors.js";
+import { gitConfigView } from "./gitguard.js";
 
 /**
  * The filesystem view of a sandboxed run, planned on the host before bubblewrap starts.
@@ -39,12 +40,13 @@ export const DENIED_SYSTEM_PATHS = [
 /**
  * Paths (relative to a writable root) that are never writable unless a profile names them: each
  * runs later outside the sandbox (git hooks and config, direnv, npm/yarn config, husky, editor
- * tasks). Shell start-up files only matter in a home directory (`homeOnly`): a working directory
- * may never contain the home directory, but a profile's writable extras may.
+ * tasks). Start-up files of the home directory (`homeOnly`, relative to the home directory) are
+ * pinned in every writable root that is the home directory or lies inside it: a working
+ * directory may never contain the home directory, but a profile's writable extras may.
  */
-export const PROTECTED_PATHS: readonly { readonly path: string; readonly homeOnly?: boolean }[] = [
+export const PROTECTED_PATHS: readonly { readonly path: string; readonly homeOnly?: boolean; readonly placeholder?: "file" | "dir" }[] = [
   { path: ".git/hooks" },
-  { path: ".git/config" },
+  { path: ".git/config", placeholder: "file" },
   { path: ".envrc" },
   { path: ".npmrc" },
   { path: ".yarnrc" },
@@ -52,7 +54,14 @@ export const PROTECTED_PATHS: readonly { readonly path: string; readonly homeOnl
   { path: ".husky" },
   { path: ".vscode" },
   { path: ".idea" },
-  ...[".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".config/fish"].map((path) => ({ path, homeOnly: true })),
+  // Hook managers' config, read by a hook that runs later (pre-commit, lefthook, lint-staged).
+  ...[".pre-commit-config.yaml", "lefthook.yml", ".lefthook.yml", "lefthook-local.yml", ".lefthook-local.yml", ".lintstagedrc", ".lintstagedrc.json", ".lintstagedrc.yaml", ".lintstagedrc.yml", ".lintstagedrc.js", ".lintstagedrc.mjs", ".lintstagedrc.cjs"].map((path) => ({ path })),
+  ...[
+    ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases", ".profile", ".zshrc", ".zshenv", ".zprofile", ".zlogin",
+    ".inputrc", ".pam_environment", ".xprofile", ".config/fish", ".config/autostart", ".config/systemd/user", ".local/bin",
+  ].map((path) => ({ path, homeOnly: true })),
+  // Git's global config: a missing one gets an empty file (a directory there would break git).
+  ...[".gitconfig", ".config/git/config"].map((path) => ({ path, homeOnly: true, placeholder: "file" as const })),
 ];
 
 /** Directories visible read-only in every run (links are recreated as links). */
@@ -102,6 +111,14 @@ export interface FilesystemPlan {
   readonly findings: readonly PlanFinding[];
   /** Roots hidden from the run, for telling a denied read from a typo in violation reports. */
   readonly hiddenRoots: readonly string[];
+  /** Git directories inside writable roots, checked against a snapshot after the run. */
+  readonly gitDirs: readonly string[];
+  /** Working trees of the repositories found in writable roots, and the `.git` entries seen before the run. */
+  readonly gitWorktrees: readonly string[];
+  readonly gitEntries: readonly string[];
+  readonly writableRoots: readonly string[];
+  /** Stand-in directories in the run directory made traversable-only (chmod back before removing). */
+  readonly standIns: readonly string[];
 }
 
 /** What the plan needs to know. */
@@ -121,6 +138,16 @@ export interface FilesystemInput {
   /** Per-run directory on the host, already created: holds `tmp/` and the mask sources. */
   readonly runDir: string;
   readonly homeSizeBytes: number;
+  /**
+   * The host environment git would run with later (HOME, XDG_CONFIG_HOME, GIT_CONFIG_*): when
+   * given, the host's `git config --list --show-origin --includes` is asked, in each working tree
+   * found, for every config file, include and `core.hooksPath` git would use.
+   */
+  readonly gitEnv?: Readonly<Record<string, string | undefined>>;
+  /** Extras already resolved (e.g. approved widenings): each must still be its own real path. */
+  readonly exactPaths?: readonly string[];
+  /** More files never visible (the approvals database, its journal files); refused inside a writable root. */
+  readonly extraDenied?: readonly string[];
 }
 
 const isWithin = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
@@ -239,6 +266,11 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
     });
   const readable = extra(input.readable, "readable path");
   const writable = extra(input.writable, "writable path");
+  // Approved widenings were resolved once, when the approval was asked for; a path that resolves
+  // differently now (a component swapped for a symlink since) is not what the approver saw.
+  for (const p of input.exactPaths ?? []) {
+    if (safeRealpath(p) !== p) throw new SandboxError("widening-invalid", `the approved path \`${p}\` now resolves to \`${safeRealpath(p)}\``, "a path changed between the approval and the run; nothing ran, ask again");
+  }
 
   mounts.push({ op: input.workdirAccess === "read-write" ? "bind" : "ro-bind", src: workdir, dest: workdir });
   for (const p of readable) mounts.push({ op: "ro-bind", src: p, dest: p });
@@ -249,11 +281,17 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
   const explicit = [...readable, ...writable];
 
   // Deny list: mask what is visible unless the profile named exactly that path (or one inside it).
+  const extraDenied = (input.extraDenied ?? []).map((p) => safeRealpath(p));
+  for (const p of extraDenied) {
+    const root = writableRoots.find((r) => isWithin(p, r));
+    if (root) throw new SandboxError("workdir-out-of-bounds", `\`${p}\` (Gatehouse's approvals or audit database) is inside the writable directory \`${root}\``, "keep Gatehouse's databases out of the directories a run may write");
+  }
   const denied = [
     ...DENIED_HOME_PATHS.map((p) => join(home, p)),
     input.dataDir,
     ...DENIED_SYSTEM_PATHS,
     ...sshHostKeys(),
+    ...extraDenied,
   ];
   // A denied path may be a symlink (`~/.ssh -> ~/dotfiles/ssh`): what must be hidden is what it
   // resolves to, which a profile can make visible under another name (`readable: ["~/dotfiles"]`).
@@ -266,7 +304,9 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
     const real = safeRealpath(path);
     if (st.isSymbolicLink() && !lstatOrUndefined(real)) continue;
     if (!visibleRoots.some((root) => isWithin(real, root) && real !== root)) continue;
-    if (explicit.some((e) => isWithin(e, real))) continue;
+    // Named exactly: let in. A path named *inside* a denied directory (`~/.ssh/known_hosts`) keeps
+    // the directory masked; that one path is bound again on top of the mask below.
+    if (explicit.includes(real)) continue;
     maskTargets.add(real);
   }
 
@@ -295,17 +335,32 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
   // Pin protected paths in every writable root; they stay mount points, so they cannot be renamed away.
   const unprotected = input.writableProtected.map((p) => p.replace(/\/+$/, ""));
   const realHome = safeRealpath(home);
+  const roPinned: string[] = [];
+  let gitDirs: string[];
   try {
     for (const root of writableRoots) {
       for (const entry of PROTECTED_PATHS) {
-        if (entry.homeOnly && root !== realHome) continue;
         if (unprotected.some((u) => entry.path === u || entry.path.startsWith(u + "/"))) continue;
-        protectPath(root, entry.path, mounts, placeholders, pinned);
+        if (!entry.homeOnly) {
+          protectPath(root, entry.path, mounts, placeholders, pinned, roPinned, entry.placeholder);
+          continue;
+        }
+        // Home start-up files: in any writable root that is the home directory or inside it.
+        if (!isWithin(root, realHome)) continue;
+        const target = join(realHome, entry.path);
+        if (isWithin(root, target)) {
+          throw new SandboxError("protected-path-unpinnable", `the writable path \`${root}\` is (inside) \`~/${entry.path}\`, whose files run later outside the sandbox`, "make it read-only, or name a directory that holds no start-up files");
+        }
+        if (!isWithin(target, root)) continue;
+        protectPath(root, relative(root, target), mounts, placeholders, pinned, roPinned, entry.placeholder);
       }
     }
     // Git's own executable state beyond `.git/hooks` and `.git/config`: submodule and nested
-    // repositories' hooks and config, worktree config, and a `core.hooksPath` directory.
-    for (const target of gitProtectedPaths([...gitEntries], writableRoots, home)) {
+    // repositories' hooks and config, worktree config, and a `core.hooksPath` directory; plus
+    // what the host's git reads from outside `.git` (global config, includes, hooksPath).
+    const git = gitProtectedPaths([...gitEntries], writableRoots, home, input.gitEnv);
+    gitDirs = git.gitDirs;
+    for (const target of git.targets) {
       if (writableRoots.includes(target.path)) {
         // `core.hooksPath = .`: hooks are files directly in a writable root, which cannot be pinned as a whole.
         throw new SandboxError("protected-path-unpinnable", `a git \`core.hooksPath\` is the writable directory \`${target.path}\` itself, so hooks written there would run later outside the sandbox`, "point core.hooksPath at a subdirectory (e.g. .githooks), or run with a read-only profile");
@@ -314,7 +369,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
       if (!root) continue;
       const rel = relative(root, target.path);
       if (unprotected.some((u) => rel === u || rel.startsWith(u + "/"))) continue;
-      protectPath(root, rel, mounts, placeholders, pinned, target.placeholder);
+      protectPath(root, rel, mounts, placeholders, pinned, roPinned, target.placeholder);
     }
   } catch (error) {
     removePlaceholders(placeholders);
@@ -322,17 +377,49 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
   }
 
   const maskedDirs: string[] = [];
+  const standIns: string[] = [];
+  const rebind: string[] = [];
   for (const target of [...maskTargets].sort()) {
     // Inside a directory already masked: hidden with it (and bwrap could not mount there).
     if (maskedDirs.some((d) => isWithin(target, d))) continue;
     const st = lstatOrUndefined(target);
     if (!st) continue;
+    const inside = st.isDirectory() ? explicit.filter((e) => isWithin(e, target) && e !== target) : [];
     if (st.isDirectory()) maskedDirs.push(target);
-    mounts.push({ op: "ro-bind", src: st.isDirectory() ? maskDir : maskFile, dest: target });
+    if (inside.length === 0) {
+      mounts.push({ op: "ro-bind", src: st.isDirectory() ? maskDir : maskFile, dest: target });
+      continue;
+    }
+    // Paths the profile named inside a denied directory: the directory is replaced by a stand-in
+    // that holds only empty mount points for them (execute-only: it cannot be listed), and each
+    // named path is bound onto its mount point after the masks.
+    const standIn = join(input.runDir, `mask-dir-${standIns.length}`);
+    standIns.push(standIn);
+    mkdirSync(standIn, { mode: 0o700 });
+    const made: string[] = [standIn];
+    for (const e of inside) {
+      const parts = relative(target, e).split(sep);
+      let at = standIn;
+      for (let i = 0; i < parts.length; i++) {
+        at = join(at, parts[i]!);
+        const last = i === parts.length - 1;
+        if (lstatOrUndefined(at)) continue;
+        if (last && !statOrUndefined(e)?.isDirectory()) writeFileSync(at, "", { mode: 0o000 });
+        else {
+          mkdirSync(at, { mode: 0o700 });
+          if (!last) made.push(at);
+        }
+      }
+      rebind.push(e);
+    }
+    for (const d of made.reverse()) chmodSync(d, 0o111);
+    mounts.push({ op: "ro-bind", src: standIn, dest: target });
   }
+  for (const e of rebind.sort()) mounts.push({ op: writable.includes(e) ? "bind" : "ro-bind", src: e, dest: e });
 
   const hiddenRoots = [home, "/run", "/var", "/home", "/root", "/mnt", "/media", "/srv", "/proc/1/root", input.dataDir];
-  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots };
+  const gitWorktrees = [...new Set([...gitEntries].map((g) => g.slice(0, g.lastIndexOf(sep)) || "/"))].filter((t) => writableRoots.some((r) => isWithin(t, r))).sort();
+  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots, gitDirs, standIns, gitWorktrees, gitEntries: [...gitEntries], writableRoots };
 }
 
 function sshHostKeys(): string[] {
@@ -424,11 +511,15 @@ function walk(root: string, withStat: boolean, visit: (path: string, st: Stats |
  * out of `git status`, and npm and yarn skip a directory where they look for an rc file). The
  * placeholder is removed after the run.
  */
-function protectPath(root: string, rel: string, mounts: MountOp[], placeholders: Placeholder[], pinned: string[], placeholder: "file" | "dir" = "dir"): void {
+function protectPath(root: string, rel: string, mounts: MountOp[], placeholders: Placeholder[], pinned: string[], roPinned: string[], placeholder: "file" | "dir" = "dir"): void {
   const parts = rel.split("/");
   let path = root;
   for (let i = 0; i < parts.length; i++) {
     path = join(path, parts[i]!);
+    // Already read-only (a pinned path or a placeholder above this one, e.g. the `.git`
+    // placeholder of a directory that is no repository): nothing under it can be written, and a
+    // read-write bind of a component here would undo the pin.
+    if (roPinned.some((d) => isWithin(path, d))) return;
     if (!pinned.includes(path)) pinned.push(path);
     const last = i === parts.length - 1;
     const st = lstatOrUndefined(path);
@@ -443,14 +534,16 @@ function protectPath(root: string, rel: string, mounts: MountOp[], placeholders:
       else writeFileSync(path, "", { flag: "wx", mode: 0o444 });
       const created = lstatSync(path);
       placeholders.push({ path, kind, dev: created.dev, ino: created.ino });
-      addMount(mounts, { op: "ro-bind", src: path, dest: path });
+      addMount(mounts, { op: "ro-bind", src: path, dest: path }, roPinned);
+      roPinned.push(path);
       return;
     }
     if (last || !st.isDirectory()) {
-      addMount(mounts, { op: "ro-bind", src: path, dest: path });
+      addMount(mounts, { op: "ro-bind", src: path, dest: path }, roPinned);
+      roPinned.push(path);
       return;
     }
-    addMount(mounts, { op: "bind", src: path, dest: path });
+    addMount(mounts, { op: "bind", src: path, dest: path }, roPinned);
   }
 }
 
@@ -507,7 +600,12 @@ function unquote(value: string): string {
  * plus each `core.hooksPath` directory its config names. Only paths inside a writable root
  * matter (everything else is read-only or absent in the sandbox).
  */
-function gitProtectedPaths(dotGits: readonly string[], writableRoots: readonly string[], home: string): GitTarget[] {
+function gitProtectedPaths(
+  dotGits: readonly string[],
+  writableRoots: readonly string[],
+  home: string,
+  gitEnv: Readonly<Record<string, string | undefined>> | undefined,
+): { targets: GitTarget[]; gitDirs: string[] } {
   const targets = new Map<string, GitTarget>();
   const add = (path: string, placeholder: "file" | "dir"): void => {
     if (writableRoots.some((r) => isWithin(path, r)) && !targets.has(path)) targets.set(path, { path, placeholder });
@@ -562,6 +660,19 @@ function gitProtectedPaths(dotGits: readonly string[], writableRoots: readonly s
       }
       for (const name of worktrees) enqueue(join(dir, "worktrees", name), undefined);
     }
+    if (worktree !== undefined && gitEnv !== undefined) {
+      // What the host's git itself reads here: system and global config, includes (followed),
+      // worktree config, and every core.hooksPath — wherever they live.
+      let view;
+      try {
+        view = gitConfigView(worktree, gitEnv, home);
+      } catch (error) {
+        throw new SandboxError("setup-failed", `cannot learn which git config files and hooks apply in \`${worktree}\`: ${error instanceof Error ? error.message : String(error)}`, "fix the git configuration (run `git config --list --show-origin` there); nothing ran");
+      }
+      for (const file of [...(view?.files ?? []), ...(view?.includes ?? [])]) add(safeRealpath(file), "file");
+      for (const hooks of view?.hooksPaths ?? []) add(safeRealpath(hooks), "dir");
+      for (const program of view?.programs ?? []) add(safeRealpath(program), "file");
+    }
     for (const config of configs) {
       for (const hooksPath of hooksPathsIn(readSmall(config) ?? "")) {
         // Relative to the working tree's top (git's rule for non-bare repositories), else the git dir.
@@ -570,7 +681,8 @@ function gitProtectedPaths(dotGits: readonly string[], writableRoots: readonly s
       }
     }
   }
-  return [...targets.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const gitDirs = [...seen].filter((d) => writableRoots.some((r) => isWithin(d, r)));
+  return { targets: [...targets.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), gitDirs };
 }
 
 /** Git directories of submodules under `modules/` (names may hold slashes; each has a HEAD). */
@@ -592,8 +704,11 @@ function submoduleDirs(modules: string, depth = 0): string[] {
   return out;
 }
 
-function addMount(mounts: MountOp[], mount: MountOp): void {
-  if (!mounts.some((m) => m.dest === mount.dest && m.op === mount.op)) mounts.push(mount);
+function addMount(mounts: MountOp[], mount: MountOp, roPinned: readonly string[]): void {
+  if (mounts.some((m) => m.dest === mount.dest && m.op === mount.op)) return;
+  // Never a read-write bind over (or under) a path already pinned read-only: it would win.
+  if (mount.op === "bind" && roPinned.some((d) => isWithin(mount.dest, d))) return;
+  mounts.push(mount);
 }
 
 /** Removes the placeholders a plan created, if nothing else replaced or filled them meanwhile. */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { arch, homedir, tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
@@ -11,6 +11,7 @@ import { BWRAP_MIN_VERSION, probeHost, type HostCapabilities } from "./doctor.js
 import { buildEnvironment } from "./environment.js";
 import { SandboxError } from "./errors.js";
 import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
+import { checkGitDirs, snapshotGitDirs } from "./gitguard.js";
 import { openPinRegistry } from "./pins.js";
 import { createRunCgroups, prlimitArgs, type RunCgroups } from "./limits.js";
 import { bridgeToTcp, PROXY_PORT, startForwarder, type Forwarder } from "./network.js";
@@ -41,6 +42,13 @@ export interface SandboxDeps {
    * widens its profile (`RunOptions.widen`). Without it every widening is refused.
    */
   readonly approvals?: { readonly check: Check };
+  /**
+   * Files of Gatehouse's own that live outside the data directory and must never be visible to a
+   * run (an `--approvals-db`, a server's audit or approvals database): masked where visible, and a
+   * run whose writable directories hold one is refused. SQLite's `-wal`, `-shm` and `-journal`
+   * files beside each are masked too.
+   */
+  readonly hiddenFiles?: readonly string[];
 }
 
 /** The egress proxy as the host sees it: a Unix socket path or a loopback `host:port`. */
@@ -137,7 +145,10 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   // Approvals and grants for widenings are bound to this policy's sandbox section: edit it, and
   // earlier grants no longer apply.
   let digest: string | undefined;
-  const policyDigest = (): string => (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null })) as unknown)));
+  // The egress proxy a `network` widening leads to is part of what the approver approves.
+  const policyDigest = (): string =>
+    (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null, proxy: deps.proxy ?? null })) as unknown)));
+  const hiddenFiles = (deps.hiddenFiles ?? []).flatMap((f) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`]);
 
   async function run(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (!Array.isArray(command) || command.length === 0 || typeof command[0] !== "string" || command[0] === "") {
@@ -161,8 +172,10 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     const home = realEnv.HOME && isAbsolute(realEnv.HOME) && realEnv.HOME !== "/" ? realEnv.HOME : homedir();
     const dataDir = deps.dataDir ?? defaultDataDir(realEnv, home);
     const runCwd = options.cwd ?? process.cwd();
-    const widen = options.widen !== undefined && options.widen.length > 0 ? wideningsOf(options.widen, named.isolation, home, runCwd) : undefined;
-    const args = { command: command.map(String), profile: name, cwd: runCwd, ...(widen ? { widen: widen.values } : {}) };
+    const askedFor = options.widen !== undefined && options.widen.length > 0 ? options.widen : undefined;
+    // Resolved once, inside the audited refusal path below; the run binds exactly these real paths.
+    let widen: { values: string[]; cwd: string } | undefined;
+    const args: Record<string, unknown> = { command: command.map(String), profile: name, cwd: runCwd, ...(askedFor ? { widen: [...askedFor].map(String) } : {}) };
     const event = (e: Omit<AuditEvent, "time" | "action" | "tool" | "args">): AuditEvent => ({
       time: clock().toISOString(),
       action: runId,
@@ -178,6 +191,10 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     const approvalIds: string[] = [];
     let approvalCode: "allowed-by-grant" | "allowed-by-approval" = "allowed-by-grant";
     try {
+      if (askedFor) {
+        widen = wideningsOf(askedFor, named.isolation, home, runCwd);
+        args.widen = widen.values;
+      }
       if (profile.isolation === "none") {
         warnings.push(`profile \`${name}\` has isolation: none; the command runs UNSANDBOXED with your full access`);
       } else {
@@ -190,7 +207,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
           // never spent on a run that would be refused anyway (e.g. no egress proxy for `network`).
           const wider = applyWidenings(profile, widen.values);
           if (wider.network === "proxy") checkProxy(proxy, host);
-          const verdict = await askWidening(deps.approvals.check, { profile: name, cwd: widen.cwd, widen: widen.values }, {
+          const proxyTarget = wider.network === "proxy" && proxy ? ("socket" in proxy ? `unix:${proxy.socket}` : `tcp:${proxy.address}`) : undefined;
+          const verdict = await askWidening(deps.approvals.check, { profile: name, cwd: widen.cwd, widen: widen.values, ...(proxyTarget ? { proxy: proxyTarget } : {}) }, {
             agent: options.agent ?? "sandbox",
             policyDigest: policyDigest(),
             ...(options.principal !== undefined ? { principal: options.principal } : {}),
@@ -236,10 +254,10 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     try {
       result = profile.isolation === "none"
         ? await runUnsandboxed(command, profile, runId, hostEnv, home, warnings, options, started)
-        : await runIsolated(command, profile, runId, hostEnv, home, dataDir, proxy, options, started);
+        : await runIsolated(command, profile, runId, hostEnv, home, dataDir, proxy, options, started, realEnv, widen ? exactPathsOf(widen.values) : []);
     } catch (error) {
       await deps.auditSink
-        .append(event({ type: "outcome", outcome: { status: "error", error: error instanceof Error ? error.message : String(error), durationMs: Math.round(performance.now() - started) } }))
+        .append(event({ type: "outcome", ...(approvalIds.length > 0 ? { approvals: approvalIds } : {}), outcome: { status: "error", error: error instanceof Error ? error.message : String(error), durationMs: Math.round(performance.now() - started) } }))
         .catch(() => undefined);
       throw error;
     }
@@ -270,6 +288,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     proxy: EgressTarget | undefined,
     options: RunOptions,
     started: number,
+    gitEnv: Readonly<Record<string, string | undefined>>,
+    exactPaths: readonly string[],
   ): Promise<RunResult> {
     const limits = profile.limits;
     // Built (once per instance) before anything is created or spawned: an unsupported
@@ -295,8 +315,14 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         dataDir,
         runDir,
         homeSizeBytes: Math.min(limits.memoryMb, 1024) * 1024 * 1024,
+        gitEnv,
+        exactPaths,
+        extraDenied: hiddenFiles,
       });
       pins.register(runId, plan.pinned);
+      // What the writable git directories hold before the run; compared after it (gitguard.ts).
+      const gitSnapshot = snapshotGitDirs(plan.gitDirs);
+      const gitSince = Date.now() - 1000;
       cgroups = createRunCgroups(host.cgroups, runId, limits);
       if (!cgroups?.hasPids && !host.nprocRlimit) {
         throw new SandboxError("limit-unenforceable", "the process limit cannot be enforced on this host", "see `gatehouse doctor`");
@@ -357,6 +383,28 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
             }
           : undefined,
       });
+      // The sandbox's process tree is dead now (its PID namespace went with bwrap): undo what it
+      // planted in git directories before anyone on the host runs git there. A check that cannot
+      // finish fails the run.
+      let gitFindings;
+      try {
+        if (gitSnapshot.length > 0 && cgroups) await untilEmpty(cgroups);
+        gitFindings = checkGitDirs(gitSnapshot, join(runDir, "quarantine"), {
+          worktrees: plan.gitWorktrees,
+          before: new Set(plan.gitEntries),
+          writableRoots: plan.writableRoots,
+          sinceMs: gitSince,
+          env: gitEnv,
+        });
+      } catch (error) {
+        throw new SandboxError("git-check-failed", `the command ran, but the check of its git directories after the run failed: ${error instanceof Error ? error.message : String(error)}`, `inspect ${plan.gitDirs.map((d) => `\`${d}\``).join(", ")} for planted files (commondir, config.worktree, rebase-*) before running git there`);
+      }
+      for (const f of gitFindings) {
+        const v: Violation = { kind: "denied-write", path: f.path, detail: f.detail, evidence: "runner" };
+        outcome.violations.push(v);
+        outcome.reported.add(v);
+        options.onViolation?.(v, runId);
+      }
       if (outcome.setupError) {
         const unknown = /Unknown option (--[a-z0-9-]+)/.exec(outcome.setupError)?.[1];
         if (unknown) {
@@ -376,7 +424,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       if (outcome.signal === "SIGXFSZ" || outcome.exitCode === 128 + 25) violations.push({ kind: "limit", limit: "file-size", detail: `file size limit of ${limits.fileSizeMb} MiB reached`, evidence: "kernel" });
       if (outcome.signal === "SIGSYS" || outcome.exitCode === 128 + 31) violations.push({ kind: "blocked-syscall", detail: "a forbidden system call ended the command", evidence: "kernel" });
       for (const name of outcome.dnsQueries) violations.push({ kind: "blocked-connection", detail: `direct DNS lookup of \`${name}\` refused`, evidence: "proxy" });
-      const deniedPaths = plan.mounts.filter((m): m is Extract<MountOp, { src: string }> => m.op === "ro-bind" && /\/mask-(file|dir)$/.test(m.src)).map((m) => m.dest);
+      const deniedPaths = plan.mounts.filter((m): m is Extract<MountOp, { src: string }> => m.op === "ro-bind" && /\/\/mask-(file|dir)(-\d+)?$/.test(m.src)).map((m) => m.dest);
       const workdir = plan.workdir;
       const resolveOnHost = (path: string): string => {
         if (!path.startsWith(workdir)) return path;
@@ -424,6 +472,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
           groups.killAll();
           await removeWithRetry(groups);
         }
+        // Stand-ins for denied directories are execute-only; make them removable first.
+        for (const d of planned?.standIns ?? []) restoreModes(d);
         await rm(runDir, { recursive: true, force: true, maxRetries: 3 });
       })().catch(() => undefined);
       pending.add(cleanup);
@@ -464,6 +514,44 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   return { host, profileNames: () => profileNamesOf(deps.policy), run, drain };
 }
 
+/**
+ * Waits (up to ~2 s, killing as it goes) until no process is left in the run's cgroups: the PID
+ * namespace dies with bwrap, but the kernel reaps its members asynchronously. Throws if some stay.
+ */
+async function untilEmpty(cgroups: RunCgroups): Promise<void> {
+  for (let i = 0, waited = 0; waited < 2000; i++) {
+    const live = cgroups.procsFiles.some((f) => {
+      try {
+        return readFileSync(f, "utf8").trim() !== "";
+      } catch {
+        return false;
+      }
+    });
+    if (!live) return;
+    cgroups.killAll();
+    // Usually gone within a millisecond or two: poll fast first.
+    const delay = Math.min(20, 2 ** Math.min(i, 5));
+    waited += delay;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  throw new Error("processes of the run are still alive");
+}
+
+/** Gives the owner back access to a stand-in tree so it can be removed. */
+function restoreModes(dir: string): void {
+  try {
+    chmodSync(dir, 0o700);
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) restoreModes(join(dir, e.name));
+  } catch {
+    // removed already
+  }
+}
+
+/** The real paths of approved `readable=`/`writable=` widenings (resolved once, when asked). */
+function exactPathsOf(values: readonly string[]): string[] {
+  return values.filter((w) => w.startsWith("readable=") || w.startsWith("writable=")).map((w) => w.slice(w.indexOf("=") + 1));
+}
+
 /** Canonical widenings and the real directory they are asked for; throws `widening-invalid`. */
 function wideningsOf(values: readonly string[], isolation: ResolvedProfile["isolation"], home: string, cwd: string): { values: string[]; cwd: string } {
   if (!Array.isArray(values)) throw new SandboxError("widening-invalid", "widen must be a list of widenings");
@@ -500,14 +588,37 @@ function checkProxy(proxy: EgressTarget | undefined, host: HostCapabilities): vo
     }
     return;
   }
-  let isSocket: boolean;
+  let st;
   try {
-    isSocket = statSync(proxy.socket).isSocket();
+    st = statSync(proxy.socket);
   } catch {
-    isSocket = false;
+    st = undefined;
   }
-  if (!isSocket) throw new SandboxError("proxy-unavailable", `the egress proxy socket \`${proxy.socket}\` does not exist or is not a socket`, "start the egress proxy first");
+  if (!st?.isSocket()) throw new SandboxError("proxy-unavailable", `the egress proxy socket \`${proxy.socket}\` does not exist or is not a socket`, "start the egress proxy first");
+  // The forwarder hands the sandbox a raw pipe to this socket: it must be Gatehouse's egress proxy,
+  // run by this user, never a system daemon's socket (Docker, containerd, D-Bus, systemd).
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new SandboxError("proxy-unavailable", `the egress proxy socket \`${proxy.socket}\` belongs to uid ${st.uid}, not to this user (uid ${uid})`, "point --proxy / sandbox.proxy.socket at the socket of the egress proxy you started");
+  }
+  const real = (() => {
+    try {
+      return realpathSync(proxy.socket);
+    } catch {
+      return proxy.socket;
+    }
+  })();
+  if (SYSTEM_SOCKETS.some((re) => re.test(real))) {
+    throw new SandboxError("proxy-unavailable", `\`${proxy.socket}\` is a system daemon's socket, not an egress proxy`, "point --proxy / sandbox.proxy.socket at the socket of the egress proxy you started");
+  }
 }
+
+/** Sockets of system daemons that a root-run sandbox must never be bridged to. */
+const SYSTEM_SOCKETS = [
+  /(^|\/)(docker|containerd|podman|crio|cri-dockerd|snapd|libvirt-sock|libvirt-sock-ro|dockershim)\.sock(et)?$/,
+  /\/(dbus|systemd|udev|lxd|incus|libvirt|containerd|docker|podman|k3s|kubelet|rke2)\//,
+  /(^|\/)(system_bus_socket|ssh-agent[^/]*|agent\.\d+|S\.gpg-agent[^/]*)$/,
+];
 
 /** A cgroup can only be removed once its last process is reaped; retry for up to ~5 s. */
 async function removeWithRetry(cgroups: RunCgroups): Promise<void> {

@@ -26,6 +26,8 @@ export interface WideningRequest {
   readonly profile: string;
   readonly cwd: string;
   readonly widen: readonly string[];
+  /** Where a `network` widening leads (`unix:PATH` or `tcp:HOST:PORT`): part of what is approved. */
+  readonly proxy?: string;
 }
 
 /** Parses and canonicalises `--widen` values; throws `widening-invalid`. */
@@ -101,7 +103,7 @@ export async function askWidening(
   request: WideningRequest,
   who: { readonly agent: string; readonly principal?: string; readonly run?: string; readonly policyDigest: string },
 ): Promise<WideningVerdict> {
-  const args = { profile: request.profile, cwd: request.cwd, widen: [...request.widen] };
+  const args = { profile: request.profile, cwd: request.cwd, widen: [...request.widen], ...(request.proxy !== undefined ? { proxy: request.proxy } : {}) };
   const action: Action = {
     agent: who.agent,
     tool: WIDEN_TOOL,
