@@ -6,7 +6,7 @@ import { Client as V2Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/program.js";
-import { FILESYSTEM_SERVER, GATEHOUSE_CLI, fixtureServer, root, startHarness, tempDir, writeFile } from "./mcp-helpers.js";
+import { EVERYTHING_SERVER, FILESYSTEM_SERVER, GATEHOUSE_CLI, fixtureServer, root, startHarness, tempDir, writeFile } from "./mcp-helpers.js";
 
 const run = promisify(execFile);
 /** The MCP Inspector's own launcher (the `mcp-inspector` bin that `npx @modelcontextprotocol/inspector` runs). */
@@ -217,4 +217,50 @@ describe("`gatehouse mcp --policy FILE` with the policy's own `mcp:` section, ov
       }
     }
   }, 90_000);
+});
+
+describe("`gatehouse mcp --client-requests`", () => {
+  it("refuses a kind that does not exist, naming the flag's field (exit 2)", async () => {
+    const dir = tempDir("gh-mcp-cli-kinds-");
+    const policyFile = writeFile(join(dir, "gatehouse.yaml"), policyFor(dir));
+    const { code, err } = await cli(["mcp", "--policy", policyFile, "--client-requests", "sampling", "tools", "--", process.execPath, FILESYSTEM_SERVER, dir]);
+    expect(code).toBe(2);
+    expect(err).toContain("flags.servers.0.clientRequests.1: Invalid option");
+  });
+
+  it("lets the wrapped server (server-everything) sample through the client, and records it", async () => {
+    const dir = tempDir("gh-mcp-cli-sampling-");
+    const policyFile = writeFile(
+      join(dir, "gatehouse.yaml"),
+      "version: 1\nagents: { dev: { owner: dev@example.com, environment: development } }\ntools:\n  trigger-sampling-request: { risk: read-only }\n",
+    );
+    const saved = process.env.XDG_DATA_HOME;
+    process.env.XDG_DATA_HOME = dir;
+    try {
+      expect((await cli(["audit", "keygen", "--name", "test/mcp-sampling"])).code).toBe(0);
+    } finally {
+      if (saved === undefined) delete process.env.XDG_DATA_HOME;
+      else process.env.XDG_DATA_HOME = saved;
+    }
+    const dataDir = join(dir, "gatehouse");
+    const client = new V2Client({ name: "cli-client", version: "1.0.0" }, { capabilities: { sampling: {} } });
+    client.setRequestHandler("sampling/createMessage", () => ({ model: "m", role: "assistant", content: { type: "text", text: "sampled through the gateway" } }));
+    await client.connect(
+      new V2StdioClientTransport({
+        command: process.execPath,
+        args: ["--import", "tsx", GATEHOUSE_CLI, "mcp", "--policy", policyFile, "--data-dir", dataDir, "--client-requests", "sampling", "--", process.execPath, EVERYTHING_SERVER, "stdio"],
+        cwd: root,
+        stderr: "ignore",
+      }),
+    );
+    try {
+      const result = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "hi", maxTokens: 5 } });
+      expect(JSON.stringify(result.content)).toContain("sampled through the gateway");
+    } finally {
+      await client.close();
+    }
+    const exported = await cli(["audit", "export", "--format", "jsonl", "--db", join(dataDir, "audit.db")]);
+    expect(exported.err).toBe("");
+    expect(exported.out).toContain('"tool":"upstream__sampling/createMessage"');
+  }, 60_000);
 });

@@ -23,7 +23,7 @@ describe("requests from an upstream (server-everything) to the client behind the
   let bare: Harness;
   const seen: { sampling: unknown[]; elicitation: unknown[] } = { sampling: [], elicitation: [] };
   beforeAll(async () => {
-    h = await startHarness(POLICY, [everythingServer("everything")], {
+    h = await startHarness(POLICY, [everythingServer("everything", { clientRequests: ["sampling", "elicitation", "roots"] })], {
       scrub,
       clientCapabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } },
     });
@@ -36,7 +36,7 @@ describe("requests from an upstream (server-everything) to the client behind the
       return { action: "decline" };
     });
     h.client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: "file:///srv/project", name: "project" }] }));
-    bare = await startHarness(POLICY, [everythingServer("everything")]);
+    bare = await startHarness(POLICY, [everythingServer("everything", { clientRequests: ["sampling", "elicitation", "roots"] })]);
   }, 60_000);
   afterAll(async () => {
     await h?.close();
@@ -50,6 +50,19 @@ describe("requests from an upstream (server-everything) to the client behind the
     expect(JSON.stringify(seen.sampling)).toContain("summarise [redacted]");
     expect(JSON.stringify(seen.sampling)).not.toContain(MARKER);
     expect(h.logs.some((l) => l.includes("forwarding sampling/createMessage from upstream `everything`"))).toBe(true);
+    // Recorded as a decision and an outcome of the pseudo-tool, with sizes and digests, not the text.
+    const recorded = h.events().filter((e) => e.tool === "everything__sampling/createMessage");
+    expect(recorded.map((e) => [e.type, e.decision?.verdict ?? e.outcome?.status])).toEqual([
+      ["decision", "allow"],
+      ["outcome", "ok"],
+    ]);
+    expect(recorded[0]).toMatchObject({
+      agent: "dev",
+      args: { server: "everything", method: "sampling/createMessage", request: { maxTokens: 20, messages: 1, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+      decision: { code: "allowed-by-rule", rules: ["mcp.servers.everything.clientRequests.sampling"] },
+    });
+    expect(recorded[1]?.outcome?.result).toMatchObject({ bytes: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.stringify(recorded)).not.toMatch(/summarise|the model's answer/);
   });
 
   it("forwards elicitation/create and returns the client's answer to the upstream", async () => {
@@ -70,7 +83,7 @@ describe("requests from an upstream (server-everything) to the client behind the
   });
 
   it("forwards them to a 2026-07-28 client as `input_required` results, and the client's retry resumes the call", async () => {
-    const http = await startHttpHarness(POLICY, [everythingServer("everything")], { scrub });
+    const http = await startHttpHarness(POLICY, [everythingServer("everything", { clientRequests: ["sampling", "elicitation"] })], { scrub });
     const sampled: unknown[] = [];
     const modern = new Client({ name: "modern", version: "1.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } }, capabilities: { sampling: {}, elicitation: {} } });
     modern.setRequestHandler("sampling/createMessage", (request) => {
@@ -95,6 +108,12 @@ describe("requests from an upstream (server-everything) to the client behind the
       const refused = await without.callTool({ name: "trigger-sampling-request", arguments: { prompt: "hi", maxTokens: 5 } });
       expect(refused.isError).toBe(true);
       expect(textOf(refused)).toContain("the client does not support sampling/createMessage");
+      // Each request of the upstream is recorded: forwarded (through input_required) or refused.
+      expect(http.events().filter((e) => e.tool === "everything__sampling/createMessage").map((e) => e.decision?.code ?? e.outcome?.status)).toEqual([
+        "allowed-by-rule",
+        "ok",
+        "client-request-undeliverable",
+      ]);
 
       // A retry naming a call that is not in progress is refused, not run.
       const forged = await postRpc(http.url, {
@@ -123,7 +142,7 @@ describe("requests from an upstream (server-everything) to the client behind the
 
 describe("a suspended 2026-07-28 call whose client never retries", () => {
   it("is cancelled after the upstream's timeout, and its outcome is recorded", async () => {
-    const http = await startHttpHarness(POLICY, [everythingServer("everything", { timeoutMs: 400 })]);
+    const http = await startHttpHarness(POLICY, [everythingServer("everything", { timeoutMs: 400, clientRequests: ["sampling"] })]);
     const envelope = {
       "io.modelcontextprotocol/protocolVersion": "2026-07-28",
       "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
@@ -139,8 +158,10 @@ describe("a suspended 2026-07-28 call whose client never retries", () => {
       expect(result?.resultType).toBe("input_required");
       expect(Object.values(result?.inputRequests ?? {}).map((r) => r.method)).toEqual(["sampling/createMessage"]);
       expect(result?.requestState).toMatch(/^gatehouse-call:/);
-      for (let i = 0; i < 60 && !http.events().some((e) => e.type === "outcome"); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(http.events().find((e) => e.type === "outcome")).toMatchObject({ tool: "trigger-sampling-request" });
+      // The upstream request's own timeout and the suspension's expiry are both 400 ms: wait for both.
+      const done = () => http.events().some((e) => e.type === "outcome" && e.tool === "trigger-sampling-request") && http.logs.some((l) => l.includes("waited 400 ms"));
+      for (let i = 0; i < 60 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(http.events().find((e) => e.type === "outcome" && e.tool === "trigger-sampling-request")).toMatchObject({ outcome: { status: "error" } });
       expect(http.logs.some((l) => l.includes("waited 400 ms for the client's answer"))).toBe(true);
     } finally {
       await http.close();
@@ -191,4 +212,20 @@ describe("notifications and progress from an upstream pass the output filter", (
       await upstreamServer.close();
     }
   });
+});
+
+describe("a real upstream (server-everything) whose `clientRequests` is empty", () => {
+  it("is not told that the client can sample, elicit or list roots, so it does not offer the tools that would", async () => {
+    const policy = `${POLICY}  echo: { risk: read-only }\n`;
+    const h = await startHarness(policy, [everythingServer("everything")], { clientCapabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } });
+    try {
+      const { tools } = await h.client.listTools();
+      expect(tools.map((t) => t.name).sort()).toEqual(["echo"]);
+      // Calling one anyway: the server does not know it.
+      const result = await h.client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "hi", maxTokens: 5 } });
+      expect(result.isError).toBe(true);
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
 });

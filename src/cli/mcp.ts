@@ -33,6 +33,7 @@ interface McpFlags {
   name: string;
   env?: string[];
   exposeUnlisted?: boolean;
+  clientRequests?: string[];
   pins?: string;
   dataDir?: string;
   http?: string;
@@ -64,6 +65,7 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
     .option("--name <name>", "the server's name in single-server mode (pins and audit use it)", "upstream")
     .option("--env <names...>", "environment variables the wrapped server may see (besides PATH, HOME...)")
     .option("--expose-unlisted", "serve tools the policy does not list, risk seeded from their annotations")
+    .option("--client-requests <kinds...>", "requests the server may send to the client: sampling, elicitation, roots (default none)")
     .option("--pins <file>", `the pin file (default: ${PIN_FILE} in the data directory)`)
     .option("--data-dir <dir>", "Gatehouse's data directory (audit log, pins)")
     .option("--http <port>", "serve Streamable HTTP on 127.0.0.1:PORT at /mcp instead of stdio; clients send `Authorization: Bearer $GATEHOUSE_MCP_TOKEN`")
@@ -218,6 +220,7 @@ async function configFrom(command: string[], flags: McpFlags, io: CliIO, policy:
     if (command.length > 0) Object.assign(server, { command: command[0], args: command.slice(1), ...(flags.env ? { env: flags.env } : {}) });
     else Object.assign(server, { url: flags.upstream, transport: flags.transport });
     if (flags.exposeUnlisted) server.exposeUnlisted = true;
+    if (flags.clientRequests) server.clientRequests = flags.clientRequests;
     return parseMcpConfig({ servers: [server as McpServerConfig] }, "flags");
   } catch (error) {
     if (error instanceof McpGatewayError) fail(io, error, 2);

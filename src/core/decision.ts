@@ -39,6 +39,8 @@ export const DECISION_CODES = [
   "sql-unclassified",
   "asked-by-sql-class",
   "secret-unavailable",
+  "client-request-limited",
+  "client-request-undeliverable",
 ] as const;
 
 export type DecisionCode = (typeof DECISION_CODES)[number];

@@ -9,8 +9,8 @@ export type { PolicyFile, ToolConfig, AgentConfig, RuleConfig, DefaultsConfig, A
 export { normalizePath, isWithinPrefix } from "./paths.js";
 export type { NormalizedPath, PathRefusal } from "./paths.js";
 export { closestMatch } from "./suggest.js";
-export { NAMESPACE_SEPARATOR, McpServerSchema, McpConfigSchema } from "./sections/mcp.js";
-export type { McpServerConfig, McpConfig } from "./sections/mcp.js";
+export { NAMESPACE_SEPARATOR, McpServerSchema, McpConfigSchema, CLIENT_REQUEST_KINDS, DEFAULT_CLIENT_REQUESTS_PER_MINUTE } from "./sections/mcp.js";
+export type { McpServerConfig, McpConfig, ClientRequestKind } from "./sections/mcp.js";
 export { ClaudeCodeConfigSchema } from "./sections/claude-code.js";
 export type { ClaudeCodeConfig } from "./sections/claude-code.js";
 export { SandboxPolicySchema, SandboxProfileSchema, SandboxLimitsSchema, SandboxEnvSchema } from "./sections/sandbox.js";

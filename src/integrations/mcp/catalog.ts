@@ -2,11 +2,11 @@ import type { Tool } from "@modelcontextprotocol/client";
 import type { Risk } from "../../core/index.js";
 import { parsePolicy, type CompiledPolicy, type PolicyFile } from "../../policy/index.js";
 import { seedRiskFromAnnotations } from "./annotations.js";
-import type { McpServerConfig } from "./config.js";
+import { NAMESPACE_SEPARATOR, type McpServerConfig } from "./config.js";
 import { errorText } from "./errors.js";
 import { actionName, exposedToolName } from "./names.js";
 import { detectPoisoning, type PoisonFinding } from "./poisoning.js";
-import type { PinStore } from "./pins.js";
+import { servedToolDefinition, type PinStore } from "./pins.js";
 import type { Upstream } from "./upstream.js";
 
 /** Most pages of `tools/list` read from one upstream: a server paging forever cannot hang the gateway. */
@@ -78,6 +78,7 @@ export async function buildCatalog(options: BuildCatalogOptions): Promise<Catalo
   const blocked = new Map<string, BlockedTool>();
   const actions = new Map<string, { server: string; method: "resources/read" | "prompts/get" }>();
   const added: Record<string, { risk: Risk; description: string }> = {};
+  const listings: { upstream: Upstream; config: McpServerConfig; listed: Tool[] }[] = [];
 
   for (const upstream of options.upstreams) {
     const config = options.servers.find((s) => s.name === upstream.name);
@@ -99,11 +100,41 @@ export async function buildCatalog(options: BuildCatalogOptions): Promise<Catalo
       options.log?.(`upstream \`${upstream.name}\`: tools/list failed: ${errorText(error)}; its tools are not served`);
       continue;
     }
+    listings.push({ upstream, config, listed });
+  }
+
+  // Without namespacing, two servers (or one server twice) may offer the same name: serving either
+  // would let one shadow the other, so neither is served.
+  const offeredBy = new Map<string, string[]>();
+  for (const { upstream, listed } of listings) {
     for (const tool of listed) {
+      const named = exposedToolName(upstream.name, tool.name, namespace);
+      if ("name" in named) offeredBy.set(named.name, [...(offeredBy.get(named.name) ?? []), upstream.name]);
+    }
+  }
+
+  for (const { upstream, config, listed } of listings) {
+    for (const upstreamTool of listed) {
+      // Served exactly as pinned and screened: fields outside the pin (`_meta`, `icons`, ...) are dropped.
+      const tool: Tool = servedToolDefinition(upstreamTool);
       const named = exposedToolName(upstream.name, tool.name, namespace);
       if ("refusal" in named) {
         const entry: BlockedTool = { name: tool.name, server: upstream.name, upstreamName: tool.name, reason: "name", message: named.refusal, findings: [] };
         blocked.set(`${upstream.name}\u0000${tool.name}`, entry);
+        await options.report({ tool: entry });
+        continue;
+      }
+      const rivals = offeredBy.get(named.name) ?? [];
+      if (rivals.length > 1) {
+        const entry: BlockedTool = {
+          name: named.name,
+          server: upstream.name,
+          upstreamName: tool.name,
+          reason: "name",
+          message: `tool \`${named.name}\` is offered by more than one server (${rivals.map((r) => `\`${r}\``).join(", ")}) and namespacing is off, so none of them is served; turn namespacing on (\`server${NAMESPACE_SEPARATOR}tool\` names) or remove the tool from all but one server`,
+          findings: [],
+        };
+        blocked.set(named.name, entry);
         await options.report({ tool: entry });
         continue;
       }

@@ -1,8 +1,8 @@
 import { McpConfigSchema, type McpConfig } from "../../policy/index.js";
 import { McpGatewayError } from "./errors.js";
 
-export { NAMESPACE_SEPARATOR, McpServerSchema, McpConfigSchema } from "../../policy/index.js";
-export type { McpServerConfig, McpConfig } from "../../policy/index.js";
+export { NAMESPACE_SEPARATOR, McpServerSchema, McpConfigSchema, CLIENT_REQUEST_KINDS, DEFAULT_CLIENT_REQUESTS_PER_MINUTE } from "../../policy/index.js";
+export type { McpServerConfig, McpConfig, ClientRequestKind } from "../../policy/index.js";
 
 /**
  * Validates an `mcp:` section. Throws `McpGatewayError` (`mcp-config-invalid`) listing every

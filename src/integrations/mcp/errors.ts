@@ -17,6 +17,7 @@ export const MCP_ERROR_CODES = [
   "mcp-message-invalid",
   "mcp-output-withheld",
   "mcp-pin-mismatch",
+  "mcp-client-request-refused",
 ] as const;
 
 export type McpErrorCode = (typeof MCP_ERROR_CODES)[number];

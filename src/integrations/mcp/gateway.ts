@@ -23,13 +23,17 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import type { z } from "zod";
-import { canonicalJson, type Action, type AuditOutcome, type AuditSink, type Check, type Decision, type DecisionCode } from "../../core/index.js";
+import { canonicalJson, type Action, type AuditEvent, type AuditOutcome, type AuditSink, type Check, type Decision, type DecisionCode } from "../../core/index.js";
 import { createGate, type Gate } from "../../gate/index.js";
 import { evaluatePolicy, type CompiledPolicy } from "../../policy/index.js";
+import { createApprovalNonces, renderApprovalArguments } from "./approval-question.js";
 import { buildCatalog, type BlockReport, type Catalog } from "./catalog.js";
+import { screenListedItem, type ListingKind } from "./listing.js";
+import { createClientRequestRateLimit, ruleOnClientRequest, summarizeClientAnswer, summarizeClientRequest } from "./client-requests.js";
 import { NAMESPACE_SEPARATOR, type McpServerConfig } from "./config.js";
 import { McpGatewayError, errorText, type McpErrorCode } from "./errors.js";
 import { refuseRequestedName } from "./names.js";
+import { scrubText } from "./scrub-text.js";
 import type { PinStore } from "./pins.js";
 import { connectUpstream, type ForwardedUpstreamRequest, type Upstream, type UpstreamEvents } from "./upstream.js";
 
@@ -39,6 +43,12 @@ const SERVER_INFO = { name: "gatehouse", version: "0.1.0" };
 /** Most pages read from one upstream's resources or prompts list. */
 const MAX_PAGES = 100;
 
+/** A call that reports progress may run this many times the upstream's timeout in total, no longer. */
+const PROGRESS_TIMEOUT_FACTOR = 10;
+
+/** Most resource URIs whose owning server the gateway remembers (oldest forgotten first). */
+const MAX_RESOURCE_OWNERS = 10_000;
+
 /** The first protocol revision of the stateless era (no sessions, no server-to-client requests). */
 const FIRST_STATELESS_REVISION = "2026-07-28";
 
@@ -47,6 +57,9 @@ type ToolCallParams = z.output<typeof CallToolRequestParamsSchema>;
 
 /** The `inputResponses` key of the approval question asked of a 2026-07-28 client. */
 const APPROVAL_INPUT_KEY = "gatehouse-approval";
+
+/** Prefix of the `requestState` of an approval question (the rest is a single-use nonce). */
+const APPROVAL_STATE_PREFIX = "gatehouse-approval:";
 
 /** What changed, for serving entries that deliver list changes themselves (2026-07-28 over HTTP). */
 export type McpChange = { readonly kind: "tools" | "resources" | "prompts" } | { readonly kind: "resource"; readonly uri: string };
@@ -162,7 +175,9 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
   // False until the first catalogue is built (blocked tools are reported during it). Declared
   // first: an upstream may announce a changed tool list while it is still being connected.
   let ready = false;
-  const log = options.log ?? (() => undefined);
+  // Log lines carry upstream text (stderr, error messages): they pass the output filter too.
+  const rawLog = options.log ?? (() => undefined);
+  const log = (line: string): void => rawLog(scrubText(options.scrub, line, "[a log line was withheld: the output filter failed on it]"));
   const clock = options.clock ?? (() => new Date());
   const connect = options.connect ?? ((config: McpServerConfig, events: UpstreamEvents) => connectUpstream(config, events));
   const namespace = options.namespace ?? options.servers.length > 1;
@@ -173,6 +188,9 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
   let closed = false;
   /** Bumped by each refresh; a refresh applies its result only if no later one started. */
   let refreshGeneration = 0;
+  const rateLimit = createClientRequestRateLimit(clock);
+  /** Approval questions asked of 2026-07-28 clients, by nonce (single use, bounded). */
+  const approvalNonces = createApprovalNonces({ clock });
 
   const events: UpstreamEvents = {
     log,
@@ -275,25 +293,42 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     const code: DecisionCode = tool.reason === "changed" ? "tool-changed" : tool.reason === "flagged" ? "tool-poisoned" : "action-invalid";
     log(`blocked: ${tool.message}`);
     for (const finding of tool.findings) log(`  ${finding.kind} (${finding.pattern}) in ${finding.field}: ${finding.excerpt}`);
-    await appendRefusal(tool.name, code, tool.message, { server: tool.server, tool: tool.upstreamName, findings: tool.findings }).catch((error: unknown) =>
+    // Finding excerpts quote the upstream's text: filtered before they are recorded.
+    const findings = scrubbed(tool.findings, `the findings on \`${tool.name}\``) ?? [{ withheld: "the output filter failed on the findings" }];
+    await appendRefusal(tool.name, code, tool.message, { server: tool.server, tool: tool.upstreamName, findings }).catch((error: unknown) =>
       log(`the audit log could not record a blocked tool: ${errorText(error)}`),
     );
   }
 
   function appendRefusal(tool: string, code: DecisionCode, reason: string, args: unknown): Promise<void> {
-    const agent = options.agent ?? onlyAgent(options.policy);
-    return options.audit.append({
-      type: "decision",
-      time: clock().toISOString(),
-      action: randomUUID(),
-      tool,
-      args,
+    return appendDecisionEvent(randomUUID(), tool, args, { verdict: "deny", code, rules: [], reasons: [reason] });
+  }
+
+  /** The fields naming who acted, for events the gateway records itself (not through the Gate). */
+  function actorFields() {
+    const agent = options.agent ?? onlyAgent(ready ? catalog.policy : options.policy);
+    return {
       ...(agent === undefined ? {} : { agent }),
       ...(options.run === undefined ? {} : { run: options.run }),
       ...(options.principal === undefined ? {} : { principal: options.principal }),
-      decision: { verdict: "deny", code, rules: [], reasons: [reason] },
+    };
+  }
+
+  function appendDecisionEvent(id: string, tool: string, args: unknown, decision: NonNullable<AuditEvent["decision"]>): Promise<void> {
+    return options.audit.append({
+      type: "decision",
+      time: clock().toISOString(),
+      action: id,
+      tool,
+      args,
+      ...actorFields(),
+      decision,
       policyDigest: (ready ? catalog.policy : options.policy).digest,
     });
+  }
+
+  function appendOutcomeEvent(id: string, tool: string, outcome: AuditOutcome): Promise<void> {
+    return options.audit.append({ type: "outcome", time: clock().toISOString(), action: id, tool, ...actorFields(), outcome });
   }
 
   /** The output filter, for text an upstream sends outside a result; undefined when it fails (drop it). */
@@ -341,53 +376,121 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
 
   /**
    * A request an upstream sends to the client side while one of its tools runs (sampling,
-   * elicitation, roots): forwarded, through the output filter, to the client whose call is in
-   * flight on that upstream, as a request related to that call. Refused (a JSON-RPC error to the
-   * upstream) when no call is in flight, when calls of several clients are (the request cannot be
-   * attributed), when that client did not declare the capability, or when it speaks the stateless
-   * 2026-07-28 revision, which has no server-to-client requests.
+   * elicitation, roots). The upstream is untrusted, so in this order:
+   *
+   * 1. the policy: refused unless the server's `clientRequests` lists the request's kind (deny by
+   *    default); a sampling request asking for more than `samplingMaxTokens` is refused;
+   * 2. delivery: refused when no call is in flight on that upstream, when calls of several clients
+   *    are (the request cannot be attributed), when that client did not declare the capability, or
+   *    when the output filter fails on the request;
+   * 3. the server's rate limit (`clientRequestLimits.perMinute`);
+   * 4. the decision is recorded in the audit log (fail closed: a request that cannot be recorded is
+   *    refused).
+   *
+   * Then it is forwarded, its params filtered, to the client whose call is in flight: as a request
+   * related to that call, or on 2026-07-28 (no server-to-client requests) by suspending the call.
+   * The client's answer passes the output filter too (a secret in the model's or the user's answer
+   * does not reach the server) and its outcome is recorded before it goes back; if it cannot be, the
+   * upstream gets an error instead. Each refusal is a JSON-RPC error to the upstream naming why,
+   * and a `deny` decision in the audit log. The log keeps the size and digest of what passed the
+   * filter, never the text.
    */
   async function forwardUpstreamRequest(upstream: string, method: ForwardedUpstreamRequest, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Result> {
+    const id = randomUUID();
+    const tool = `${upstream}${NAMESPACE_SEPARATOR}${method}`;
+    const safe = scrubbed(params, `a ${method} request from \`${upstream}\``);
+    const filterFailed = params !== undefined && safe === undefined;
+    const args = { server: upstream, method, request: filterFailed ? { filterFailed: true } : summarizeClientRequest(method, safe) };
+    const refuse = async (rpcCode: number, code: DecisionCode, why: string): Promise<never> => {
+      const record = rateLimit.recordRefusal(upstream);
+      if (record) {
+        log(`refused ${method} from upstream \`${upstream}\`: ${why}`);
+        const recorded = record.unrecorded > 0 ? { ...args, unrecordedRefusalsBefore: record.unrecorded } : args;
+        await appendDecisionEvent(id, tool, recorded, { verdict: "deny", code, rules: [], reasons: [why] }).catch((error: unknown) =>
+          log(`the audit log could not record a refused ${method}: ${errorText(error)}`),
+        );
+      }
+      throw new ProtocolError(rpcCode, `Gatehouse refused ${method}: ${why}`, { code: "mcp-client-request-refused" satisfies McpErrorCode, decision: code });
+    };
+    const config = options.servers.find((s) => s.name === upstream);
+    const ruling = ruleOnClientRequest(config, method, params);
+    if (!ruling.allowed) return refuse(ruling.rpcCode, ruling.code, ruling.reason);
     const calls = [...(inflight.get(upstream) ?? [])];
     const clients = new Set(calls.map((c) => c.server));
-    const refuse = (code: number, why: string): never => {
-      log(`refused ${method} from upstream \`${upstream}\`: ${why}`);
-      throw new ProtocolError(code, `Gatehouse refused ${method}: ${why}`);
-    };
-    if (calls.length === 0) return refuse(ProtocolErrorCode.InvalidRequest, "no tool call of a client is in flight on this server, so there is nobody to ask");
-    if (clients.size > 1) return refuse(ProtocolErrorCode.InvalidRequest, "calls of several clients are in flight on this server, so the request cannot be attributed to one");
+    const undeliverable = (code: number, why: string) => refuse(code, "client-request-undeliverable", why);
+    if (calls.length === 0) return undeliverable(ProtocolErrorCode.InvalidRequest, "no tool call of a client is in flight on this server, so there is nobody to ask");
+    if (clients.size > 1) return undeliverable(ProtocolErrorCode.InvalidRequest, "calls of several clients are in flight on this server, so the request cannot be attributed to one");
     const call = calls[calls.length - 1]!;
     const capabilities = isStateless(call.ctx) ? envelopeCapabilities(call.ctx) : call.server.getClientCapabilities();
     const declared = method === "sampling/createMessage" ? capabilities?.sampling : method === "elicitation/create" ? capabilities?.elicitation : capabilities?.roots;
-    if (!declared) return refuse(ProtocolErrorCode.MethodNotFound, `the client does not support ${method}`);
-    const safe = scrubbed(params, `a ${method} request from \`${upstream}\``);
-    if (params !== undefined && safe === undefined) return refuse(ProtocolErrorCode.InternalError, "the output filter failed on it");
+    if (!declared) return undeliverable(ProtocolErrorCode.MethodNotFound, `the client does not support ${method}`);
+    if (filterFailed) return undeliverable(ProtocolErrorCode.InternalError, "the output filter failed on it");
     const input = call.input;
-    if (input) {
-      // 2026-07-28: no server-to-client requests. The call is suspended: the client's request is
-      // answered with `input_required` carrying this request, and its retry brings the answer.
-      log(`asking the client (${FIRST_STATELESS_REVISION}, input_required) for ${method} from upstream \`${upstream}\``);
-      return new Promise<Result>((resolve, reject) => {
-        const key = `upstream-${++input.counter}`;
-        const request = { method, ...(safe === undefined ? {} : { params: safe }) } as InputRequest;
-        const onAbort = () => {
-          input.pending.delete(key);
-          reject(new Error("the upstream cancelled its request"));
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
-        const settle = <T>(done: (value: T) => void) => (value: T) => {
-          signal.removeEventListener("abort", onAbort);
-          input.pending.delete(key);
-          done(value);
-        };
-        input.pending.set(key, { key, request, resolve: settle(resolve), reject: settle(reject) });
-        input.wake();
+    if (!input && isStateless(call.ctx)) return undeliverable(ProtocolErrorCode.MethodNotFound, `the client speaks MCP ${FIRST_STATELESS_REVISION}, which has no server-to-client requests`);
+    const limited = config === undefined ? { reason: "the server is not configured" } : rateLimit.take(config);
+    if (limited) return refuse(ProtocolErrorCode.InvalidRequest, "client-request-limited", limited.reason);
+    try {
+      await appendDecisionEvent(id, tool, args, { verdict: "allow", code: "allowed-by-rule", rules: [ruling.rule], reasons: [`server \`${upstream}\` may send ${method} (\`clientRequests\`)`] });
+    } catch (error) {
+      log(`refused ${method} from upstream \`${upstream}\`: the audit log cannot record it: ${errorText(error)}`);
+      throw new ProtocolError(ProtocolErrorCode.InternalError, `Gatehouse refused ${method}: the audit log cannot record it`, {
+        code: "mcp-client-request-refused" satisfies McpErrorCode,
+        decision: "audit-unavailable",
       });
     }
-    if (isStateless(call.ctx)) return refuse(ProtocolErrorCode.MethodNotFound, `the client speaks MCP ${FIRST_STATELESS_REVISION}, which has no server-to-client requests`);
-    log(`forwarding ${method} from upstream \`${upstream}\` to the client`);
+    const request = { method, ...(safe === undefined ? {} : { params: safe }) };
+    const started = performance.now();
+    let answer: Result;
+    try {
+      answer = input ? await askStatelessClient(upstream, input, request as InputRequest, signal) : await askClient(upstream, call, request, signal);
+    } catch (error) {
+      await appendOutcomeEvent(id, tool, { status: "error", error: errorText(error), durationMs: performance.now() - started }).catch(() => undefined);
+      throw error;
+    }
+    const safeAnswer = scrubbed(answer, `the client's answer to ${method} from \`${upstream}\``);
+    const withheld = (why: string): never => {
+      throw new ProtocolError(ProtocolErrorCode.InternalError, `Gatehouse withheld the client's answer to ${method}: ${why}`, { code: "mcp-output-withheld" satisfies McpErrorCode });
+    };
+    if (safeAnswer === undefined) {
+      await appendOutcomeEvent(id, tool, { status: "error", error: "the output filter failed on the client's answer", durationMs: performance.now() - started }).catch(() => undefined);
+      return withheld("the output filter failed on it");
+    }
+    try {
+      await appendOutcomeEvent(id, tool, { status: "ok", result: summarizeClientAnswer(method, safeAnswer), durationMs: performance.now() - started });
+    } catch {
+      return withheld("the audit log could not record it");
+    }
+    return safeAnswer;
+  }
+
+  /** 2025-era client: the request goes to it as a request related to the call in flight. */
+  function askClient(upstream: string, call: InFlight, request: { method: ForwardedUpstreamRequest; params?: Record<string, unknown> }, signal: AbortSignal): Promise<Result> {
+    log(`forwarding ${request.method} from upstream \`${upstream}\` to the client`);
     const upstreamTimeout = upstreamNamed(upstream)?.timeoutMs;
-    return call.ctx.mcpReq.send({ method, ...(safe === undefined ? {} : { params: safe }) }, { signal, ...(upstreamTimeout === undefined ? {} : { timeout: upstreamTimeout }) });
+    return call.ctx.mcpReq.send(request as never, { signal, ...(upstreamTimeout === undefined ? {} : { timeout: upstreamTimeout }) });
+  }
+
+  /**
+   * 2026-07-28: no server-to-client requests. The call is suspended: the client's request is
+   * answered with `input_required` carrying this request, and its retry brings the answer.
+   */
+  function askStatelessClient(upstream: string, input: NonNullable<InFlight["input"]>, request: InputRequest, signal: AbortSignal): Promise<Result> {
+    log(`asking the client (${FIRST_STATELESS_REVISION}, input_required) for ${request.method} from upstream \`${upstream}\``);
+    return new Promise<Result>((resolve, reject) => {
+      const key = `upstream-${++input.counter}`;
+      const onAbort = () => {
+        input.pending.delete(key);
+        reject(new Error("the upstream cancelled its request"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      const settle = <T>(done: (value: T) => void) => (value: T) => {
+        signal.removeEventListener("abort", onAbort);
+        input.pending.delete(key);
+        done(value);
+      };
+      input.pending.set(key, { key, request, resolve: settle(resolve), reject: settle(reject) });
+      input.wake();
+    });
   }
 
   function agentName(): string | undefined {
@@ -399,7 +502,14 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     const name = agentName();
     const agent = name === undefined ? undefined : policy.agents.get(name);
     if (!agent) return [];
-    return [...catalog.tools.values()].filter((t) => policy.tools.has(t.name) && (agent.toolSet?.has(t.name) ?? true)).map((t) => t.definition);
+    // Definitions are upstream text the model reads: they pass the output filter like results do,
+    // and a tool whose definition cannot be filtered is not listed.
+    return [...catalog.tools.values()]
+      .filter((t) => policy.tools.has(t.name) && (agent.toolSet?.has(t.name) ?? true))
+      .flatMap((t) => {
+        const safe = scrubbed(t.definition, `the definition of \`${t.name}\``);
+        return safe === undefined ? [] : [safe];
+      });
   }
 
   function baseAction(tool: string, args: unknown): Action {
@@ -429,7 +539,8 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     try {
       value = await work();
     } catch (error) {
-      const message = errorText(error);
+      // The upstream's error text may quote a secret: filtered before it is recorded or returned.
+      const message = scrubText(options.scrub, errorText(error), "the upstream's error text was withheld: the output filter failed on it");
       await gate.recordOutcome(id, action, { status: "error", error: message, durationMs: performance.now() - started }).catch(() => undefined);
       return { failure: message };
     }
@@ -463,10 +574,11 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     }
     const blocked = catalog.blocked.get(name);
     if (blocked) {
-      await appendRefusal(name, blocked.reason === "changed" ? "tool-changed" : "tool-poisoned", blocked.message, params.arguments ?? {}).catch(() => undefined);
+      const blockedCode: DecisionCode = blocked.reason === "changed" ? "tool-changed" : blocked.reason === "name" ? "action-invalid" : "tool-poisoned";
+      await appendRefusal(name, blockedCode, blocked.message, params.arguments ?? {}).catch(() => undefined);
       return errorResult(`Gatehouse blocked \`${name}\`: ${blocked.message}. It has not run.`, {
         code: "mcp-tool-blocked" satisfies McpErrorCode,
-        decision: blocked.reason === "changed" ? "tool-changed" : "tool-poisoned",
+        decision: blockedCode,
       });
     }
     const action = baseAction(name, params.arguments ?? {});
@@ -530,6 +642,8 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
                   ? {}
                   : {
                       resetTimeoutOnProgress: true,
+                      // Progress keeps a call alive, but not forever: a total budget still ends it.
+                      maxTotalTimeout: upstream.timeoutMs * PROGRESS_TIMEOUT_FACTOR,
                       onprogress: (progress) => {
                         // Progress text comes from the upstream: it passes the output filter too.
                         const safe = scrubbed(progress, `progress of \`${name}\``);
@@ -635,8 +749,12 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     }
     const approvals = options.approvals;
     const approver = options.elicitationApprover;
+    // Every key shown, sorted, long values cut one by one and saying so; arguments too long to show
+    // whole are not asked about by elicitation at all (the approval goes through the CLI or API).
+    const shown = renderApprovalArguments(params.arguments ?? {});
+    if (shown === undefined && approvals && approver) log(`approval ${approval.id}: the arguments of \`${name}\` are too long to show in full; not asking by elicitation`);
     const question = {
-      message: `An agent wants to call \`${name}\` with ${JSON.stringify(params.arguments ?? {}).slice(0, 2000)}. Gatehouse asks for approval: ${reason}`,
+      message: `An agent wants to call \`${name}\` with ${shown ?? ""}. Gatehouse asks for approval: ${reason}`,
       requestedSchema: {
         type: "object" as const,
         properties: { approve: { type: "boolean" as const, title: "Approve this call", description: `approval request ${approval.id}` } },
@@ -652,17 +770,29 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
       });
       return callTool(server, params, extra, true);
     };
-    if (!elicited && approvals && approver && isStateless(extra)) {
+    if (shown === undefined) {
+      // Fall through to the CLI/API result below.
+    } else if (!elicited && approvals && approver && isStateless(extra)) {
       // 2026-07-28: no server-to-client requests; the question goes back as an `input_required`
-      // result, and the client's retry of the same call carries the answer.
+      // result with a single-use nonce as its `requestState`, and only a retry that echoes that
+      // nonce, for this approval, tool and arguments, may carry the answer. An answer sent without
+      // one (the agent answering a question nobody asked) is ignored: the call stays pending.
       const capabilities = envelopeCapabilities(extra);
       if (capabilities?.elicitation) {
+        const binding = { approvalId: approval.id, tool: name, argsKey: canonicalJson(params.arguments ?? {}) };
+        const state = extra.mcpReq.requestState();
+        const nonce = typeof state === "string" && state.startsWith(APPROVAL_STATE_PREFIX) ? state.slice(APPROVAL_STATE_PREFIX.length) : undefined;
         const answer = inputResponse(extra.mcpReq.inputResponses, APPROVAL_INPUT_KEY);
-        if (answer.kind === "elicit") {
+        if (nonce !== undefined && answer.kind === "elicit" && approvalNonces.take(nonce, binding)) {
           const result = await record(answer);
           if (result) return result;
+        } else if (nonce !== undefined || answer.kind !== "missing") {
+          log(`approval ${approval.id}: ignored an answer for \`${name}\` that does not echo a question this gateway asked for this call`);
         } else {
-          return inputRequired({ inputRequests: { [APPROVAL_INPUT_KEY]: inputRequired.elicit(question) } }) as unknown as CallToolResult;
+          return inputRequired({
+            inputRequests: { [APPROVAL_INPUT_KEY]: inputRequired.elicit(question) },
+            requestState: `${APPROVAL_STATE_PREFIX}${approvalNonces.issue(binding)}`,
+          }) as unknown as CallToolResult;
         }
       }
     } else if (!elicited && approvals && approver && server.getClientCapabilities()?.elicitation) {
@@ -696,6 +826,30 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     throw new ProtocolError(ProtocolErrorCode.InternalError, `\`${tool}\` failed: ${outcome.failure}`);
   }
 
+  /** Listing items already reported as dropped (reported once each, like blocked tools; bounded). */
+  const reportedListings = new Set<string>();
+
+  /**
+   * One item of a resources, templates or prompts listing, cut to the served fields, filtered and
+   * screened for poisoning (listing.ts); undefined when dropped, which is logged and recorded in
+   * the audit log (once per item) like a blocked tool.
+   */
+  function screenListed<T extends object>(kind: ListingKind, server: string, action: string, item: T): T | undefined {
+    const screened = screenListedItem(kind, item, options.scrub);
+    if ("item" in screened) return screened.item;
+    const key = `${server}\u0000${kind}\u0000${canonicalJson(item)}`;
+    if (reportedListings.has(key)) return undefined;
+    if (reportedListings.size >= MAX_RESOURCE_OWNERS) reportedListings.clear();
+    reportedListings.add(key);
+    log(`blocked: server \`${server}\`: ${screened.message}`);
+    const findings = screened.dropped === "poisoned" ? screened.findings : [];
+    for (const finding of findings) log(`  ${finding.kind} (${finding.pattern}) in ${finding.field}: ${finding.excerpt}`);
+    void appendRefusal(action, screened.dropped === "poisoned" ? "tool-poisoned" : "action-invalid", screened.message, { server, kind, findings }).catch((error: unknown) =>
+      log(`the audit log could not record a dropped ${kind}: ${errorText(error)}`),
+    );
+    return undefined;
+  }
+
   function readableServers(method: "resources/read" | "prompts/get"): { server: string; action: string }[] {
     return [...catalog.actions.entries()].filter(([, a]) => a.method === method).map(([action, a]) => ({ server: a.server, action }));
   }
@@ -725,9 +879,14 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
         const listed = await pages((cursor) => upstream.client.listResources(cursor === undefined ? {} : { cursor }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }), (r) => r.resources).catch(
           (error: unknown) => (log(`upstream \`${name}\`: resources/list failed: ${errorText(error)}`), [] as Resource[]),
         );
-        for (const resource of listed) {
-          if (!allowedProbe(action, { uri: resource.uri })) continue;
-          if (!resourceOwners.has(resource.uri)) resourceOwners.set(resource.uri, name);
+        for (const listedResource of listed) {
+          const resource = screenListed("resource", name, action, listedResource);
+          if (!resource || !allowedProbe(action, { uri: resource.uri })) continue;
+          if (!resourceOwners.has(resource.uri)) {
+            // Bounded: a server listing without end cannot grow the gateway's memory without end.
+            if (resourceOwners.size >= MAX_RESOURCE_OWNERS) resourceOwners.delete(resourceOwners.keys().next().value!);
+            resourceOwners.set(resource.uri, name);
+          }
           if (resourceOwners.get(resource.uri) === name) resources.push(resource);
         }
       }
@@ -742,8 +901,12 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
         const listed = await pages(
           (cursor) => upstream.client.listResourceTemplates(cursor === undefined ? {} : { cursor }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }),
           (r) => r.resourceTemplates,
-        ).catch(() => [] as ResourceTemplateType[]);
-        resourceTemplates.push(...listed);
+        ).catch((error: unknown) => (log(`upstream \`${name}\`: resources/templates/list failed: ${errorText(error)}`), [] as ResourceTemplateType[]));
+        for (const listedTemplate of listed) {
+          // Per template, as tools are filtered: one the policy would deny as a URI is not listed.
+          const template = screenListed("resource-template", name, action, listedTemplate);
+          if (template && allowedProbe(action, { uri: template.uriTemplate })) resourceTemplates.push(template);
+        }
       }
       return { resourceTemplates };
     });
@@ -763,9 +926,11 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
         const upstream = upstreamNamed(name);
         if (!upstream || upstream.down() !== undefined) continue;
         const listed = await pages((cursor) => upstream.client.listPrompts(cursor === undefined ? {} : { cursor }, { signal: extra.mcpReq.signal, timeout: upstream.timeoutMs }), (r) => r.prompts).catch(
-          () => [] as Prompt[],
+          (error: unknown) => (log(`upstream \`${name}\`: prompts/list failed: ${errorText(error)}`), [] as Prompt[]),
         );
-        for (const prompt of listed) {
+        for (const listedPrompt of listed) {
+          const prompt = screenListed("prompt", name, action, listedPrompt);
+          if (!prompt) continue;
           if (catalog.namespace && prompt.name.includes(NAMESPACE_SEPARATOR)) continue;
           if (!allowedProbe(action, { name: prompt.name })) continue;
           prompts.push({ ...prompt, name: catalog.namespace ? `${name}${NAMESPACE_SEPARATOR}${prompt.name}` : prompt.name });

@@ -6,8 +6,8 @@ export { GuardedStdioServerTransport, DEFAULT_MAX_MESSAGE_BYTES, serveGatewayStd
 export type { GuardedStdioOptions } from "./stdio.js";
 export { connectUpstream, connectUpstreamTransport, DEFAULT_UPSTREAM_TIMEOUT_MS, FORWARDED_UPSTREAM_REQUESTS } from "./upstream.js";
 export type { Upstream, UpstreamEvents, ForwardedUpstreamRequest } from "./upstream.js";
-export { McpConfigSchema, McpServerSchema, parseMcpConfig, NAMESPACE_SEPARATOR } from "./config.js";
-export type { McpConfig, McpServerConfig } from "./config.js";
+export { McpConfigSchema, McpServerSchema, parseMcpConfig, NAMESPACE_SEPARATOR, CLIENT_REQUEST_KINDS, DEFAULT_CLIENT_REQUESTS_PER_MINUTE } from "./config.js";
+export type { McpConfig, McpServerConfig, ClientRequestKind } from "./config.js";
 export { createFilePinStore, pinDigest, PIN_FILE_VERSION } from "./pins.js";
 export type { PinStore, PinStatus, PinRow, ToolPin } from "./pins.js";
 export { detectPoisoning, scanText } from "./poisoning.js";

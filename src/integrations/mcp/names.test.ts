@@ -18,6 +18,9 @@ describe("namespacing", () => {
     ["a tool name with spaces", "rm -rf", false],
     ["a tool name with a newline", "a\nb", false],
     ["an overlong name", "x".repeat(200), false],
+    ["a tool named like a gateway action", "resources/read", false],
+    ["a namespaced tool named like a gateway action", "prompts/get", true],
+    ["a tool name with a slash", "a/b", false],
   ])("refuses %s", (_name, tool, namespace) => {
     expect(exposedToolName("fs", tool, namespace)).toHaveProperty("refusal");
   });

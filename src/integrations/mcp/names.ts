@@ -17,6 +17,11 @@ export function exposedToolName(server: string, tool: string, namespace: boolean
   if (namespace && tool.includes(NAMESPACE_SEPARATOR)) {
     return { refusal: `tool \`${clip(tool)}\` of server \`${server}\` contains the namespace separator \`${NAMESPACE_SEPARATOR}\`` };
   }
+  // `/` is reserved for the gateway's own action names (`resources/read`, `fs__prompts/get`): a tool
+  // named like one would share its policy entry and approvals.
+  if (tool.includes("/")) {
+    return { refusal: `tool \`${clip(tool)}\` of server \`${server}\` contains \`/\`, which is reserved for the gateway's actions (\`resources/read\`, \`prompts/get\`)` };
+  }
   const name = namespace ? `${server}${NAMESPACE_SEPARATOR}${tool}` : tool;
   if (!TOOL_NAME.test(name)) {
     return { refusal: `tool \`${clip(tool)}\` of server \`${server}\` has a name a policy cannot list (letters, digits, \`_.:/-\`, at most 128)` };

@@ -75,6 +75,22 @@ export function pinDigest(definition: unknown): string {
   return sha256Hex(canonicalJson(pinnedFields(definition)));
 }
 
+/** The fields of a tool definition a pin covers: exactly what the gateway serves of a tool. */
+export const PINNED_TOOL_FIELDS = ["name", "title", "description", "inputSchema", "outputSchema", "annotations"] as const;
+
+/**
+ * The definition as served: only the pinned fields that are present. Anything else an upstream
+ * sends (`_meta`, `icons`, `execution`, unknown fields) is dropped, so nothing unpinned (and
+ * unscreened) reaches the client.
+ *
+ * @example
+ * servedToolDefinition({ name: "add", inputSchema: { type: "object" }, _meta: { x: 1 } }) // { name: "add", inputSchema: { type: "object" } }
+ */
+export function servedToolDefinition<T extends object>(tool: T): Pick<T, Extract<keyof T, (typeof PINNED_TOOL_FIELDS)[number]>> {
+  const d = tool as Record<string, unknown>;
+  return Object.fromEntries(PINNED_TOOL_FIELDS.filter((field) => d[field] !== undefined).map((field) => [field, d[field]])) as never;
+}
+
 /** The fields of a tool definition a pin covers. */
 function pinnedFields(definition: unknown): Record<string, unknown> {
   const d = (definition ?? {}) as Record<string, unknown>;

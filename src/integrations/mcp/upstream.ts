@@ -1,7 +1,17 @@
-import { Client, SSEClientTransport, StreamableHTTPClientTransport, type Notification, type Result, type Transport } from "@modelcontextprotocol/client";
+import {
+  Client,
+  ProtocolError,
+  ProtocolErrorCode,
+  SSEClientTransport,
+  StreamableHTTPClientTransport,
+  type ClientCapabilities,
+  type Notification,
+  type Result,
+  type Transport,
+} from "@modelcontextprotocol/client";
 import { getDefaultEnvironment, StdioClientTransport, type StdioServerParameters } from "@modelcontextprotocol/client/stdio";
 import type { ChildProcess } from "node:child_process";
-import type { McpServerConfig } from "./config.js";
+import type { ClientRequestKind, McpServerConfig } from "./config.js";
 import { McpGatewayError, errorText } from "./errors.js";
 
 /** The gateway's identity towards upstream servers. */
@@ -10,9 +20,21 @@ const CLIENT_INFO = { name: "gatehouse-mcp-gateway", version: "0.1.0" };
 /** Default time one request to an upstream may take. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
 
+/**
+ * How long a server may take to start and answer `initialize`: its call timeout, at least 10 s
+ * (a short call timeout must not fail a server that starts slowly on a busy host) and at most 30 s.
+ */
+export function startupTimeoutMs(callTimeoutMs: number): number {
+  return Math.max(10_000, Math.min(callTimeoutMs, 30_000));
+}
+
 /** Requests an upstream may send to the client behind the gateway (MCP 2025 push model). */
 export const FORWARDED_UPSTREAM_REQUESTS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
 export type ForwardedUpstreamRequest = (typeof FORWARDED_UPSTREAM_REQUESTS)[number];
+
+function isForwardedUpstreamRequest(method: string): method is ForwardedUpstreamRequest {
+  return (FORWARDED_UPSTREAM_REQUESTS as readonly string[]).includes(method);
+}
 
 /** A connected upstream MCP server. */
 export interface Upstream {
@@ -84,11 +106,12 @@ export async function connectUpstream(
 
 /**
  * Connects to an upstream over a transport the caller built (an in-process server, a custom
- * socket): the same client, capabilities and down-reporting as `connectUpstream`.
+ * socket): the same client and down-reporting as `connectUpstream`. `clientRequests` (default
+ * none) is what the server's policy entry allows; only those client capabilities are declared.
  *
  * @example
  * const [near, far] = InMemoryTransport.createLinkedPair(); await myServer.connect(far);
- * const upstream = await connectUpstreamTransport("local", "in-process", near, events);
+ * const upstream = await connectUpstreamTransport("local", "in-process", near, events, 60_000, ["roots"]);
  */
 export function connectUpstreamTransport(
   name: string,
@@ -96,27 +119,54 @@ export function connectUpstreamTransport(
   transport: Transport,
   events: UpstreamEvents = {},
   timeoutMs: number = DEFAULT_UPSTREAM_TIMEOUT_MS,
+  clientRequests: readonly ClientRequestKind[] = [],
 ): Promise<Upstream> {
-  return finish(name, source, "stdio", newClient(name, events, false), transport, events, timeoutMs);
+  return finish(name, source, "stdio", newClient(name, events, false, clientRequests), transport, events, timeoutMs);
 }
 
-function newClient(name: string, events: UpstreamEvents, negotiate: boolean): Client {
-  const client = new Client(CLIENT_INFO, {
-    // Declared so upstreams may ask; each request is forwarded only to a downstream client that
+/**
+ * The capabilities declared to an upstream: only the client features its `clientRequests`
+ * allows, so a well-behaved server does not even offer the tools that need the others
+ * (server-everything registers its sampling tool only for a client that declares sampling).
+ */
+function declaredCapabilities(allowed: readonly ClientRequestKind[]): ClientCapabilities {
+  return {
+    ...(allowed.includes("sampling") ? { sampling: {} } : {}),
+    ...(allowed.includes("elicitation") ? { elicitation: { form: {}, url: {} } } : {}),
+    ...(allowed.includes("roots") ? { roots: { listChanged: true } } : {}),
+  };
+}
+
+function newClient(name: string, events: UpstreamEvents, negotiate: boolean, allowed: readonly ClientRequestKind[]): Client {
+  const capabilities = declaredCapabilities(allowed);
+  const client = new GatewayClient(CLIENT_INFO, {
+    // Each request is forwarded only when the policy allows it and to a downstream client that
     // declared the same capability, and refused otherwise (see `onRequest`).
-    capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } },
+    capabilities,
     ...(negotiate ? { versionNegotiation: { mode: "auto" as const } } : {}),
   });
   client.fallbackNotificationHandler = (notification) => {
     events.onNotification?.(name, notification);
     return Promise.resolve();
   };
+  const forward = async (method: ForwardedUpstreamRequest, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Result> => {
+    if (!events.onRequest) throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Gatehouse does not forward ${method} requests`);
+    return events.onRequest(name, method, params, signal);
+  };
   for (const method of FORWARDED_UPSTREAM_REQUESTS) {
-    client.setRequestHandler(method, async (request, ctx) => {
-      if (!events.onRequest) throw new Error(`Gatehouse does not forward ${method} requests`);
-      return (await events.onRequest(name, method, request.params, ctx.mcpReq.signal)) as never;
-    });
+    // The SDK refuses a handler for a capability the client did not declare.
+    if (method === "sampling/createMessage" && !capabilities.sampling) continue;
+    if (method === "elicitation/create" && !capabilities.elicitation) continue;
+    if (method === "roots/list" && !capabilities.roots) continue;
+    client.setRequestHandler(method, async (request, ctx) => (await forward(method, request.params, ctx.mcpReq.signal)) as never);
   }
+  // A server may send a request for a capability that was not declared to it (a hostile server
+  // will): it reaches the gateway all the same, to be refused and recorded, not dropped unseen.
+  client.fallbackRequestHandler = async (request, ctx) => {
+    if (!isForwardedUpstreamRequest(request.method)) throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Method not found: ${request.method.slice(0, 100)}`);
+    const params = request.params;
+    return forward(request.method, typeof params === "object" && params !== null && !Array.isArray(params) ? params : undefined, ctx.mcpReq.signal);
+  };
   client.onerror = (error) => events.log?.(`upstream \`${name}\`: ${errorText(error)}`);
   return client;
 }
@@ -147,7 +197,7 @@ async function connectStdio(
     for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) events.log?.(`upstream \`${config.name}\` stderr: ${line.slice(0, 2000)}`);
   });
   const source = [command, ...(config.args ?? [])].join(" ");
-  return finish(config.name, source, "stdio", newClient(config.name, events, false), transport, events, timeoutMs);
+  return finish(config.name, source, "stdio", newClient(config.name, events, false, config.clientRequests ?? []), transport, events, timeoutMs);
 }
 
 async function connectHttp(
@@ -158,7 +208,7 @@ async function connectHttp(
   timeoutMs: number,
 ): Promise<Upstream> {
   const transport = kind === "sse" ? new SSEClientTransport(url) : new StreamableHTTPClientTransport(url);
-  return finish(config.name, url.href, kind, newClient(config.name, events, kind === "streamable-http"), transport, events, timeoutMs);
+  return finish(config.name, url.href, kind, newClient(config.name, events, kind === "streamable-http", config.clientRequests ?? []), transport, events, timeoutMs);
 }
 
 async function finish(
@@ -178,7 +228,7 @@ async function finish(
     if (!closing) events.onDown?.(name, downReason);
   };
   try {
-    await client.connect(transport, { timeout: Math.min(timeoutMs, 30_000) });
+    await client.connect(transport, { timeout: startupTimeoutMs(timeoutMs) });
   } catch (error) {
     closing = true;
     await client.close().catch(() => undefined);
@@ -202,6 +252,20 @@ async function finish(
       await client.close().catch(() => undefined);
     },
   };
+}
+
+/**
+ * The SDK's client, with one change: on 2026-07-28 a server's requests to the client come
+ * embedded in an `input_required` result, and the SDK fulfils them from the registered handlers
+ * only, failing the whole call for a capability that was not declared. Falling back to
+ * `fallbackRequestHandler` for those methods lets the gateway refuse and record such a request as
+ * it does on 2025-era revisions (`_getRequestHandler` is the SDK's protected hook for exactly this
+ * dispatch).
+ */
+class GatewayClient extends Client {
+  protected override _getRequestHandler(method: string) {
+    return super._getRequestHandler(method) ?? (isForwardedUpstreamRequest(method) ? this.fallbackRequestHandler : undefined);
+  }
 }
 
 /**

@@ -9,6 +9,16 @@ export const NAMESPACE_SEPARATOR = "__";
 const SERVER_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * The kinds of request an upstream server may send to the client side (MCP 2025 "client
+ * features"), as `clientRequests` names them: `sampling` is sampling/createMessage, `elicitation`
+ * elicitation/create, `roots` roots/list.
+ */
+export const CLIENT_REQUEST_KINDS = ["sampling", "elicitation", "roots"] as const;
+
+/** Forwarded client requests one server may make in any 60 seconds when its limits do not say. */
+export const DEFAULT_CLIENT_REQUESTS_PER_MINUTE = 30;
+
 /** One upstream MCP server behind the gateway: a command to spawn (stdio) or a URL. */
 export const McpServerSchema = z
   .strictObject({
@@ -37,6 +47,30 @@ export const McpServerSchema = z
         "serve this server's tools that the policy does not list, with a risk class seeded from their MCP annotations (high-risk-write without them); default false: only listed tools are served",
       ),
     timeoutMs: z.int().min(100).max(3_600_000).optional().describe("how long one request to this server may take (default 60000)"),
+    clientRequests: z
+      .array(z.enum(CLIENT_REQUEST_KINDS))
+      .refine((kinds) => new Set(kinds).size === kinds.length, { message: "list each kind of client request once" })
+      .optional()
+      .describe(
+        "the requests this server may send to the client behind the gateway: `sampling` (sampling/createMessage: text put before the user's model, on the user's tokens), `elicitation` (elicitation/create: questions to the user), `roots` (roots/list: the user's directories); default none: every such request is refused",
+      ),
+    clientRequestLimits: z
+      .strictObject({
+        perMinute: z
+          .int()
+          .min(1)
+          .max(10_000)
+          .optional()
+          .describe(`how many requests this server may have forwarded to the client in any 60 seconds, all kinds together (default ${DEFAULT_CLIENT_REQUESTS_PER_MINUTE})`),
+        samplingMaxTokens: z
+          .int()
+          .min(1)
+          .max(10_000_000)
+          .optional()
+          .describe("the largest `maxTokens` a sampling request of this server may ask for; a larger one is refused (default: no cap)"),
+      })
+      .optional()
+      .describe("limits on the requests `clientRequests` allows"),
   })
   .refine((server) => (server.command === undefined) !== (server.url === undefined), {
     message: "give exactly one of `command` (stdio) or `url` (HTTP)",
@@ -65,3 +99,4 @@ export const McpConfigSchema = z
 
 export type McpServerConfig = z.infer<typeof McpServerSchema>;
 export type McpConfig = z.infer<typeof McpConfigSchema>;
+export type ClientRequestKind = (typeof CLIENT_REQUEST_KINDS)[number];
