@@ -5,6 +5,7 @@ import { generateSigningKey, writeKeyFiles } from "../src/audit/index.js";
 import { runCli } from "../src/cli/program.js";
 import { createApprovals, createApproverDirectory } from "../src/approvals/index.js";
 import { openSqliteApprovalStore, openSqliteAuditStore } from "../src/store/index.js";
+import { startDnsServer, startProxy, startUpstream } from "./egress-helpers.js";
 import { makeFixture, type Fixture } from "./sandbox-helpers.js";
 
 let fx: Fixture;
@@ -45,6 +46,34 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
     spyErr.mockRestore();
   }
 }
+
+describe("gatehouse run --profile networked with GATEHOUSE_EGRESS_KEY", () => {
+  it("presents a run token for --agent to the real egress proxy, which applies that agent's allow-list", async () => {
+    const dns = await startDnsServer({ "api.test": ["127.0.0.1"] });
+    const upstream = await startUpstream((req, res) => res.end(`upstream saw ${req.url}`));
+    const p = await startProxy(
+      { profiles: { builder: { allow: [{ host: "api.test", ports: [upstream.port], unsafeAllowAddresses: ["127.0.0.1"] }] } }, agents: { "ci-agent": "builder" } },
+      { dnsPort: dns.port },
+    );
+    process.env.GATEHOUSE_EGRESS_KEY = p.key.toString("hex");
+    try {
+      const script = `import urllib.request\nprint(urllib.request.urlopen('http://api.test:${upstream.port}/deps', timeout=5).read().decode())`;
+      const run = await cli("run", "--profile", "networked", "--proxy", `127.0.0.1:${p.port}`, "--agent", "ci-agent", "--", "python3", "-c", script);
+      expect(run.streamed).toContain("upstream saw /deps");
+      expect(run.code).toBe(0);
+      expect(JSON.stringify(p.audit.events())).toContain('"agent":"ci-agent"');
+      process.env.GATEHOUSE_EGRESS_KEY = "too-short";
+      const bad = await cli("run", "--profile", "networked", "--proxy", `127.0.0.1:${p.port}`, "--", "true");
+      expect(bad.code).toBe(2);
+      expect(bad.err).toContain("GATEHOUSE_EGRESS_KEY");
+    } finally {
+      delete process.env.GATEHOUSE_EGRESS_KEY;
+      await p.close();
+      await upstream.close();
+      await dns.close();
+    }
+  }, 60_000);
+});
 
 describe("gatehouse run", () => {
   it("runs a command, streams its output and exits with its code", async () => {

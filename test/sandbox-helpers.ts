@@ -3,7 +3,7 @@ import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, sy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AuditEvent } from "../src/core/index.js";
-import { createSandbox, type EgressTarget, type RunOptions, type RunResult, type Sandbox, type SandboxPolicy } from "../src/sandbox/index.js";
+import { createSandbox, type EgressTarget, type RunOptions, type RunResult, type Sandbox, type SandboxDeps, type SandboxPolicy } from "../src/sandbox/index.js";
 
 /** A fake host: a home with secrets, a data directory with an audit database, a git workspace. */
 export interface Fixture {
@@ -13,7 +13,7 @@ export interface Fixture {
   readonly dataDir: string;
   readonly events: AuditEvent[];
   readonly hostEnv: Record<string, string>;
-  sandbox(policy?: SandboxPolicy, extra?: { proxy?: EgressTarget }): Sandbox;
+  sandbox(policy?: SandboxPolicy, extra?: { proxy?: EgressTarget; egressCredentials?: SandboxDeps["egressCredentials"] }): Sandbox;
   /** Waits for every sandbox's background cleanup, then deletes the fixture. */
   cleanup(): Promise<void>;
 }
@@ -65,6 +65,7 @@ export function makeFixture(): Fixture {
         dataDir,
         ...(policy ? { policy } : {}),
         ...(extra?.proxy ? { proxy: extra.proxy } : {}),
+        ...(extra?.egressCredentials ? { egressCredentials: extra.egressCredentials } : {}),
       });
       made.push(sb);
       return sb;

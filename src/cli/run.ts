@@ -36,7 +36,7 @@ export function registerRunCommand(program: Command, io: CliIO): void {
     .option("--proxy <socket|host:port>", "where the egress proxy listens: a Unix socket path or a loopback host:port (for `network: proxy` profiles)")
     .option("--json", "print the result (exit code, violations, usage) as one JSON line on stderr")
     .option("--widen <what>", "widen the profile for this run, under an approver's grant: network, readable=PATH, writable=PATH, writable-protected=REL (repeatable)", collect, [])
-    .option("--agent <name>", "who asks for a widening (recorded in the approval request)", "sandbox")
+    .option("--agent <name>", "the agent the run acts as: who asks for a widening, and whose egress allow-list applies (with GATEHOUSE_EGRESS_KEY)", "sandbox")
     .option("--approvals-db <file>", "the SQLite approvals database that holds grants (default: <data dir>/approvals.db, as `gatehouse serve`)")
     .action(async (command: string[], flags: RunFlags) => {
       const refuse = (error: SandboxError): never => {
@@ -64,8 +64,10 @@ export function registerRunCommand(program: Command, io: CliIO): void {
           approvals = opened.approvals;
           closeApprovals = opened.close;
         }
+        const egressCredentials = await egressCredentialsFromEnv(flags.agent ?? "sandbox", io);
         const sandbox = createSandbox({
           auditSink: log,
+          ...(egressCredentials ? { egressCredentials } : {}),
           dataDir,
           host: probeHost({ spawnChecks: false }),
           ...(policy ? { policy } : {}),
@@ -128,4 +130,26 @@ async function openLog(dataDir: string, io: CliIO): Promise<DurableAuditLog> {
     }
     throw error;
   }
+}
+
+/** Token lifetime of a run's egress credentials: longer than any run should last. */
+const EGRESS_TOKEN_TTL_MS = 12 * 3_600_000;
+
+/**
+ * With `GATEHOUSE_EGRESS_KEY` (the key `gatehouse egress` verifies run tokens with), each networked
+ * run presents `AGENT:RUN_TOKEN` to the proxy, minted for that run; without it the proxy answers
+ * 407. The token names the agent and the run, never an upstream secret.
+ */
+async function egressCredentialsFromEnv(agent: string, io: CliIO): Promise<((runId: string) => { agent: string; token: string }) | undefined> {
+  const text = process.env.GATEHOUSE_EGRESS_KEY;
+  if (!text) return undefined;
+  const { mintRunToken, parseTokenKey } = await import("../egress/index.js");
+  let key: Uint8Array;
+  try {
+    key = parseTokenKey(text);
+  } catch (error) {
+    io.err(`gatehouse run: GATEHOUSE_EGRESS_KEY: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliExit(2);
+  }
+  return (runId) => ({ agent, token: mintRunToken(key, { agent, run: runId, expiresAt: Date.now() + EGRESS_TOKEN_TTL_MS }) });
 }

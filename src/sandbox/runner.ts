@@ -49,6 +49,12 @@ export interface SandboxDeps {
    * files beside each are masked too.
    */
   readonly hiddenFiles?: readonly string[];
+  /**
+   * The proxy credentials a networked run presents (`HTTP_PROXY=http://AGENT:TOKEN@…`): Gatehouse's
+   * egress proxy answers 407 to a request without them. Called once per run with its id, e.g. to
+   * mint an egress run token for that run; the token names the run, never an upstream secret.
+   */
+  readonly egressCredentials?: (runId: string) => { readonly agent: string; readonly token: string };
 }
 
 /** The egress proxy as the host sees it: a Unix socket path or a loopback `host:port`. */
@@ -339,7 +345,9 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         const resolv = join(runDir, "resolv.conf");
         writeFileSync(resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
         mounts.push({ op: "ro-bind", src: resolv, dest: "/etc/resolv.conf" });
-        const proxy = `http://127.0.0.1:${PROXY_PORT}`;
+        const credentials = deps.egressCredentials?.(runId);
+        const login = credentials ? `${encodeURIComponent(credentials.agent)}:${encodeURIComponent(credentials.token)}@` : "";
+        const proxy = `http://${login}127.0.0.1:${PROXY_PORT}`;
         Object.assign(owned, { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, ALL_PROXY: proxy, NO_PROXY: "", no_proxy: "" });
       }
       const env = buildEnvironment(hostEnv, profile.envAllow, profile.envSet, owned);
