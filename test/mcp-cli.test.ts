@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { Client as V2Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSigningKey, writeKeyFiles } from "../src/audit/index.js";
 import { runCli } from "../src/cli/program.js";
 import { EVERYTHING_SERVER, FILESYSTEM_SERVER, GATEHOUSE_CLI, fixtureServer, root, startHarness, tempDir, writeFile } from "./mcp-helpers.js";
 
@@ -144,7 +145,10 @@ describe("`gatehouse mcp` with the MCP Inspector CLI as the client and server-fi
 
 describe("`gatehouse mcp pins list|approve`", () => {
   it("lists a flagged tool and approves it, after which the gateway serves it", async () => {
-    const pinsFile = join(tempDir("gh-mcp-pins-cli-"), "pins.json");
+    const pinsDir = tempDir("gh-mcp-pins-cli-");
+    const pinsFile = join(pinsDir, "pins.json");
+    const pinData = join(pinsDir, "data");
+    writeKeyFiles(join(pinData, "audit.key"), generateSigningKey("test/mcp/pins"));
     const policy = `version: 1\nagents: { dev: { owner: a@example.com, environment: development } }\ntools: { get_weather: { risk: read-only }, add: { risk: read-only } }\n`;
     const env = { FIXTURE_MODE: "poisoned", FIXTURE_DESCRIPTION: "Adds two numbers" };
     const first = await startHarness(policy, [fixtureServer("fixture", env)], { pinsFile });
@@ -159,13 +163,18 @@ describe("`gatehouse mcp pins list|approve`", () => {
     expect(listed.out).toMatch(/definition waiting: \{.*IMPORTANT/);
     // Invisible and bidirectional characters reach the reviewer escaped, never raw.
     expect(listed.out).not.toMatch(/[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/);
-    expect((await cli(["mcp", "pins", "approve", "fixture", "nope", "--digest", digest!, "--pins", pinsFile])).code).toBe(1);
+    expect((await cli(["mcp", "pins", "approve", "fixture", "nope", "--digest", digest!, "--pins", pinsFile, "--data-dir", pinData])).code).toBe(1);
     expect((await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--pins", pinsFile])).code).not.toBe(0);
-    const wrong = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--digest", "0".repeat(64), "--pins", pinsFile]);
+    const wrong = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--digest", "0".repeat(64), "--pins", pinsFile, "--data-dir", pinData]);
     expect(wrong.code).toBe(1);
     expect(wrong.err).toMatch(/mcp-pin-mismatch/);
-    const approved = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--digest", digest!, "--pins", pinsFile, "--by", "alice"]);
+    expect((await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--digest", digest!, "--pins", pinsFile, "--data-dir", join(pinsDir, "no-log")])).code).toBe(1);
+    const approved = await cli(["mcp", "pins", "approve", "fixture", "get_weather", "--digest", digest!, "--pins", pinsFile, "--by", "alice", "--data-dir", pinData]);
     expect(approved.code).toBe(0);
+    const trail = await cli(["audit", "export", "--db", join(pinData, "audit.db"), "--format", "jsonl"]);
+    expect(trail.out).toContain(`"step":"approved"`);
+    expect(trail.out).toContain(`"by":"alice"`);
+    expect(trail.out).toContain("fixture__get_weather");
 
     const second = await startHarness(policy, [fixtureServer("fixture", env)], { pinsFile });
     try {

@@ -182,9 +182,24 @@ export function registerMcpCommand(program: Command, io: CliIO): void {
         io.err(`gatehouse mcp pins approve: --digest \`${flags.digest.slice(0, 80)}\` is not a SHA-256 hex digest\n  help: copy it from \`gatehouse mcp pins list\``);
         throw new CliExit(2);
       }
-      const store = createFilePinStore(flags.pins ?? join(flags.dataDir ?? defaultDataDir(), PIN_FILE));
-      const row = await orFail(io, () => store.approve(server, tool, flags.by, flags.digest));
-      io.out(`approved ${row.server}/${row.tool} (${row.approved})`);
+      const dataDir = flags.dataDir ?? defaultDataDir();
+      // Approving a definition widens what the model is shown and may call: it is recorded, and
+      // not done at all when it cannot be.
+      const audit = await openLog(dataDir, io);
+      try {
+        const store = createFilePinStore(flags.pins ?? join(dataDir, PIN_FILE));
+        const row = await orFail(io, () => store.approve(server, tool, flags.by, flags.digest));
+        await audit.append({
+          type: "approval",
+          time: new Date().toISOString(),
+          action: `mcp-pin:${server}/${tool}@${flags.digest}`,
+          tool: `${server}__${tool}`,
+          approval: { step: "approved", id: flags.digest, by: flags.by, reason: "MCP tool definition approved with `gatehouse mcp pins approve`" },
+        });
+        io.out(`approved ${row.server}/${row.tool} (${row.approved})`);
+      } finally {
+        await audit.close().catch(() => undefined);
+      }
     });
 }
 
