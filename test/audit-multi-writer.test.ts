@@ -7,6 +7,7 @@ import {
   decodeRecord,
   fileCheckpointPublisher,
   generateSigningKey,
+  hashLeafText,
   openAuditLog,
   openCheckpoint,
   signCheckpoint,
@@ -118,7 +119,10 @@ describe("several writers on one SQLite log", () => {
     await b.append(sampleEvent(1));
     const raw = openSqliteAuditStore(db);
     await raw.appendCheckpoint({ size: 3, note: signCheckpoint({ origin: key.name, size: 3, root: Buffer.alloc(32, 7) }, key), created: "t" });
-    await raw.appendRecords([{ seq: 2, leafHash: Buffer.alloc(32, 2), record: "{}" }]);
+    // A well-formed record (its hash, seq and chain check out), so the checkpoint is what disagrees.
+    const prevHash = Buffer.from((await collectPages(raw.readLeafHashes(1, 2)))[0]!.leafHash).toString("hex");
+    const record = `{"event":{},"logged":"t","prev":"${prevHash}","seq":2,"v":1}`;
+    await raw.appendRecords([{ seq: 2, leafHash: hashLeafText(record), record }]);
     await raw.close();
     await b.close().catch(() => undefined);
     await expect(a.append(sampleEvent(2))).rejects.toMatchObject({ code: "audit-log-diverged" });
@@ -218,4 +222,32 @@ describe("several writer processes on one SQLite log", () => {
     expect(seen.filter((s) => s.startsWith("q-"))).toHaveLength(1000);
     expect(switches(seen)).toBeGreaterThan(10);
   }, 60_000);
+});
+
+describe("catching up checks what other writers stored before building on it", () => {
+  it.each([
+    ["a row whose text does not match its leaf hash", (seq: number, prev: string) => ({ record: `{"event":{},"logged":"x","prev":"${prev}","seq":${seq},"v":1}`, leafHash: Buffer.alloc(32, 7) })],
+    ["a row that does not chain to the previous record", (seq: number) => {
+      const record = `{"event":{},"logged":"x","prev":"${"00".repeat(32)}","seq":${seq},"v":1}`;
+      return { record, leafHash: hashLeafText(record) };
+    }],
+    ["a row that names another sequence number", (seq: number, prev: string) => {
+      const record = `{"event":{},"logged":"x","prev":"${prev}","seq":${seq + 5},"v":1}`;
+      return { record, leafHash: hashLeafText(record) };
+    }],
+  ])("stops the log rather than sign over %s", async (_name, forge) => {
+    const db = join(dir, `forged-${Math.random().toString(36).slice(2)}.db`);
+    const log = await openAuditLog({ path: db, signingKey: key });
+    await log.append(sampleEvent(0));
+    await log.append(sampleEvent(1));
+    // Someone with write access to the file (not the key) adds a row behind the writer's back.
+    const raw = new Database(db);
+    const last = raw.prepare("SELECT seq, leaf_hash FROM records ORDER BY seq DESC LIMIT 1").get() as { seq: number; leaf_hash: Buffer };
+    const row = forge(last.seq + 1, last.leaf_hash.toString("hex"));
+    raw.prepare("INSERT INTO records (seq, leaf_hash, record) VALUES (?, ?, ?)").run(last.seq + 1, row.leafHash, row.record);
+    raw.close();
+    await expect(log.append(sampleEvent(2))).rejects.toMatchObject({ code: "audit-log-diverged" });
+    await expect(log.append(sampleEvent(3))).rejects.toMatchObject({ code: "audit-unavailable" });
+    await log.close();
+  });
 });

@@ -266,6 +266,39 @@ describe.each([{ make: sqliteBackend }, { make: postgresBackend }])("audit store
   });
 });
 
+describe("several PostgreSQL writers whatever the server's defaults", () => {
+  it("interleave correctly when sessions default to REPEATABLE READ", async () => {
+    const schema = `gh_audit_test_${randomBytes(6).toString("hex")}`;
+    // A snapshot taken before the append lock is granted would miss the previous holder's records.
+    const strict = () => new pg.Pool({ connectionString: PG_URL, max: 2, options: "-c default_transaction_isolation=repeatable\\ read" });
+    const pools = [strict(), strict()];
+    try {
+      const check = await pools[0]!.query<{ default_transaction_isolation: string }>("SHOW default_transaction_isolation");
+      expect(check.rows[0]!.default_transaction_isolation).toBe("repeatable read");
+      const key = generateSigningKey("rr.example/gatehouse/audit");
+      const a = await openAuditLog({ store: await openPostgresAuditStore({ pool: pools[0]!, schema }), signingKey: key });
+      const b = await openAuditLog({ store: await openPostgresAuditStore({ pool: pools[1]!, schema }), signingKey: key });
+      try {
+        for (let round = 0; round < 10; round++) {
+          await Promise.all([a.append(sampleEvent(round * 2)), b.append(sampleEvent(round * 2 + 1))]);
+        }
+        expect(a.status().failure).toBeUndefined();
+        expect(b.status().failure).toBeUndefined();
+      } finally {
+        await a.close();
+        await b.close();
+      }
+      const reader = await openPostgresAuditStore({ pool: pools[0]!, schema, readonly: true });
+      const report = await verifyAuditLog({ store: reader, verifierKey: key.verifier });
+      expect(report.problems).toEqual([]);
+      expect(report).toMatchObject({ ok: true, size: 20 });
+    } finally {
+      await pools[0]!.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      for (const pool of pools) await pool.end();
+    }
+  });
+});
+
 describe("postgres store setup", () => {
   it("refuses a schema that holds no audit log when opened read-only", async () => {
     await expect(openPostgresAuditStore({ connectionString: PG_URL, schema: "gh_audit_absent_schema", readonly: true })).rejects.toMatchObject({ code: "store-missing" });

@@ -333,11 +333,10 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
       const stored = bySize.get(size);
       if (!stored) return;
       bySize.delete(size);
-      if (stored.note !== checkpointNote) {
-        const checkpoint = trusted(stored.note, key, origin, `${store.location} (stored checkpoint at ${size})`);
-        if (checkpoint.size !== size || !checkpoint.root.equals(next.root())) {
-          throw diverged(`the checkpoint stored at ${size} records does not match them; another writer signed a different history`);
-        }
+      // Verified even when it reads like this writer's own last note: a copied row at another size must not count.
+      const checkpoint = trusted(stored.note, key, origin, `${store.location} (stored checkpoint at ${size})`);
+      if (checkpoint.size !== size || !checkpoint.root.equals(next.root())) {
+        throw diverged(`the checkpoint stored at ${size} records does not match them; another writer signed a different history`);
       }
       latestSize = size;
       latestNote = stored.note;
@@ -346,6 +345,10 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
     checkAt(next.size);
     for (const leaf of changes.leaves) {
       if (leaf.seq !== next.size) throw diverged(`record ${next.size} is missing`);
+      // Another writer's record is built on (and later signed over) only if it is what a writer
+      // stores: its text hashes to its leaf hash, names its own seq and chains to the previous one.
+      if (!hashLeafText(leaf.record).equals(leaf.leafHash)) throw diverged(`record ${leaf.seq} does not match its leaf hash`);
+      if (!chainsTo(leaf.record, leaf.seq, last)) throw diverged(`record ${leaf.seq} does not carry its own sequence number and the previous record's hash`);
       next.append(leaf.leafHash);
       last = Buffer.from(leaf.leafHash).toString("hex");
       checkAt(next.size);
@@ -537,6 +540,16 @@ async function createWriter(parts: WriterParts): Promise<DurableAuditLog> {
 /** Failures after which nothing was written and the next batch may succeed: the log keeps going. */
 function retryable(error: AuditError): boolean {
   return error.code === "audit-disk-full" || error.code === "audit-busy";
+}
+
+/** Whether a stored record names `seq` and chains to the previous leaf hash (hex), as encodeRecord writes them. */
+function chainsTo(record: string, seq: number, prev: string | undefined): boolean {
+  try {
+    const parsed = JSON.parse(record) as { seq?: unknown; prev?: unknown };
+    return parsed.seq === seq && parsed.prev === prev;
+  } catch {
+    return false;
+  }
 }
 
 function asAuditError(error: unknown): AuditError {

@@ -46,8 +46,11 @@ export interface AuditStore {
 export interface StoreChanges {
   /** The number of records stored now (one more than the highest sequence number). */
   readonly size: number;
-  /** Leaf hashes of the records with `knownSize <= seq < size`, in sequence order. */
-  readonly leaves: readonly StoredLeafHash[];
+  /**
+   * The records with `knownSize <= seq < size`, in sequence order, with their leaf hashes: the
+   * writer checks each record against its hash, sequence number and chain before it builds on it.
+   */
+  readonly leaves: readonly (StoredLeafHash & { readonly record: string })[];
   /** Checkpoints with `size >= knownSize`, smallest size first. */
   readonly checkpoints: readonly StoredCheckpoint[];
 }

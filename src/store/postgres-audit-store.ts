@@ -44,7 +44,9 @@ export async function openPostgresAuditStore(options: PostgresAuditStoreOptions)
   if (!options.pool && !options.connectionString) {
     throw new StoreError("store-missing", schema, "give a connection string or a pool");
   }
-  const pool = options.pool ?? new (await loadPg()).Pool({ connectionString: options.connectionString, max: 4 });
+  const pool = options.pool ?? new (await loadPg()).Pool({ connectionString: options.connectionString, max: 4, connectionTimeoutMillis: 5000 });
+  // An idle client's error surfaces on the next query (and the gate denies) instead of crashing the process.
+  if (!options.pool) pool.on("error", () => undefined);
   const location = `postgres schema ${schema}`;
   try {
     if (options.readonly) await assertReadable(pool, schema, location);
@@ -183,7 +185,12 @@ class PostgresAuditStore implements AuditStore {
     let broken: Error | undefined;
     try {
       // Waiting longer than 5 s for the lock fails with 55P03 (`store-busy`): nothing is written.
-      await client.query("BEGIN; SET LOCAL lock_timeout = '5s'");
+      // READ COMMITTED whatever the database's default (under REPEATABLE READ the snapshot would
+      // predate the lock and miss the previous holder's records); durable commits whatever the
+      // role's synchronous_commit; a writer that freezes holding the lock loses it in 10 s.
+      await client.query(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '5s'; SET LOCAL synchronous_commit = on; SET LOCAL idle_in_transaction_session_timeout = '10s'; SET LOCAL statement_timeout = '10s'",
+      );
       // One writer at a time for this schema, until COMMIT or ROLLBACK; under READ COMMITTED
       // every statement after it sees what the previous holder committed.
       await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`gatehouse:${t}:append`]);
@@ -193,9 +200,9 @@ class PostgresAuditStore implements AuditStore {
       // Qualified names: a bare `ORDER BY seq` would sort by the text output column (…, "10", "9").
       const leaves =
         size > knownSize
-          ? (await client.query<{ seq: string; leaf_hash: Buffer }>(`SELECT seq::text, leaf_hash FROM ${t}.records WHERE records.seq >= $1 ORDER BY records.seq`, [knownSize])).rows.map(
-              (r) => ({ seq: Number(r.seq), leafHash: r.leaf_hash }),
-            )
+          ? (
+              await client.query<{ seq: string; leaf_hash: Buffer; record: string }>(`SELECT seq::text, leaf_hash, record FROM ${t}.records WHERE records.seq >= $1 ORDER BY records.seq`, [knownSize])
+            ).rows.map((r) => ({ seq: Number(r.seq), leafHash: r.leaf_hash, record: r.record }))
           : [];
       const checkpoints = (
         await client.query<{ size: string; note: string; created: string }>(`SELECT size::text, note, created FROM ${t}.checkpoints WHERE checkpoints.size >= $1 ORDER BY checkpoints.size`, [knownSize])

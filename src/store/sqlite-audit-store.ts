@@ -135,7 +135,7 @@ class SqliteAuditStore implements AuditStore {
   readonly #appendMany: (records: readonly NewAuditRecord[]) => void;
   readonly #insertCheckpoint: Database.Statement<[number, string, string]>;
   readonly #maxSeq: Database.Statement<[], { m: number | null }>;
-  readonly #leavesSince: Database.Statement<[number], [number, Buffer]>;
+  readonly #leavesSince: Database.Statement<[number], [number, Buffer, string]>;
   readonly #checkpointsSince: Database.Statement<[number], StoredCheckpoint>;
   readonly #noWait: Database.Statement<[]>;
   readonly #wait: Database.Statement<[]>;
@@ -150,14 +150,14 @@ class SqliteAuditStore implements AuditStore {
     });
     this.#insertCheckpoint = db.prepare("INSERT INTO checkpoints (size, note, created) VALUES (?, ?, ?)");
     this.#maxSeq = db.prepare("SELECT max(seq) AS m FROM records");
-    this.#leavesSince = db.prepare<[number], [number, Buffer]>("SELECT seq, leaf_hash FROM records WHERE seq >= ? ORDER BY seq").raw(true);
+    this.#leavesSince = db.prepare<[number], [number, Buffer, string]>("SELECT seq, leaf_hash, record FROM records WHERE seq >= ? ORDER BY seq").raw(true);
     this.#checkpointsSince = db.prepare("SELECT size, note, created FROM checkpoints WHERE size >= ? ORDER BY size");
     this.#noWait = db.prepare("PRAGMA busy_timeout = 0");
     this.#wait = db.prepare(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#locked = db.transaction((knownSize: number, work: (changes: StoreChanges) => StoreAppend) => {
       const m = this.#maxSeq.get()?.m ?? null;
       const size = m === null ? 0 : m + 1;
-      const leaves = size > knownSize ? this.#leavesSince.all(knownSize).map(([seq, leafHash]) => ({ seq, leafHash })) : [];
+      const leaves = size > knownSize ? this.#leavesSince.all(knownSize).map(([seq, leafHash, record]) => ({ seq, leafHash, record })) : [];
       const out = runWork(work, { size, leaves, checkpoints: this.#checkpointsSince.all(knownSize) });
       for (const r of out.records ?? []) this.#insertRecord.run(r.seq, r.leafHash, r.record);
       if (out.checkpoint) this.#insertCheckpoint.run(out.checkpoint.size, out.checkpoint.note, out.checkpoint.created);
