@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { checkGitDirs, snapshotGitDirs } from "./gitguard.js";
+import { checkGitDirs, forbiddenIndexPath, snapshotGitDirs } from "./gitguard.js";
 
 let root = "";
 let git = "";
@@ -49,5 +49,28 @@ describe("git directory check", () => {
     const found = checkGitDirs(snap, join(root, "q"));
     expect(found.map((f) => f.path)).toContain(join(git, "worktrees"));
     expect(readFileSync(join(victim, "keep"), "utf8")).toBe("x");
+  });
+
+  it("treats a changed info/exclude like other unknown state, and leaves an untouched one", () => {
+    mkdirSync(join(git, "info"));
+    writeFileSync(join(git, "info", "exclude"), "# x\n");
+    writeFileSync(join(git, "info", "refs"), "");
+    const snap = snapshotGitDirs([git]);
+    writeFileSync(join(git, "info", "refs"), "changed");
+    expect(checkGitDirs(snap, join(root, "q"))).toEqual([]);
+    writeFileSync(join(git, "info", "exclude"), "sub/\n");
+    writeFileSync(join(git, "info", "attributes"), "* filter=x\n");
+    expect(checkGitDirs(snap, join(root, "q")).map((f) => f.path).sort()).toEqual([join(git, "info", "attributes"), join(git, "info", "exclude")]);
+  });
+});
+
+describe("index paths git must never write", () => {
+  it("refuses .git in any spelling a filesystem folds to it, dot components and absolute paths", () => {
+    for (const bad of [".git/hooks/pre-commit", "a/.GIT/config", ".git./x", ".git  /x", "GIT~1/hooks/x", ".g\u200cit/hooks/x", "a\\.git\\hooks", "/etc/x", "a//b", "a/./b", "../x", "a/.."]) {
+      expect(forbiddenIndexPath(bad), bad).toBeDefined();
+    }
+    for (const good of ["a", "src/.gitignore", ".github/workflows/ci.yml", "x.git/y", ".gitmodules", "dir/git~2"]) {
+      expect(forbiddenIndexPath(good), good).toBeUndefined();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, type Stats } from "node:fs";
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 
 /**
@@ -22,6 +22,9 @@ const GIT_ALLOWED = new Set([
 ]);
 /** `MERGE_HEAD`, `CHERRY_PICK_HEAD`, `BISECT_LOG`, `index.lock`, `sharedindex.<sha>`. */
 const GIT_ALLOWED_PATTERN = /^(?:[A-Z_]+_HEAD|BISECT_[A-Z_]+|[^/]+\.lock|sharedindex\.[0-9a-f]{40,64})$/;
+
+/** Files under the allowed `info/` that change what git shows or checks out: treated like unknown state. */
+const GIT_INFO_FILES = ["info/exclude", "info/attributes", "info/sparse-checkout"];
 
 /** Entries fingerprinted under one directory before the check gives up (fail closed). */
 const MAX_FINGERPRINT_ENTRIES = 10_000;
@@ -116,6 +119,7 @@ function snapshotOne(dir: string): GitDirSnapshot {
     if (GIT_ALLOWED.has(name) || GIT_ALLOWED_PATTERN.test(name) || name === "worktrees" || name === "modules") continue;
     entries.set(name, fingerprint(join(dir, name), budget));
   }
+  for (const name of GIT_INFO_FILES) entries.set(name, fingerprint(join(dir, name), budget));
   const worktreesIdentity = dirIdentity(join(dir, "worktrees"));
   const modulesIdentity = dirIdentity(join(dir, "modules"));
   return {
@@ -153,14 +157,84 @@ export interface NestedRepoCheck {
   readonly writableRoots: readonly string[];
   readonly sinceMs: number;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Pre-run copies of the working trees' index files (`snapshotIndexes`). */
+  readonly indexes?: readonly IndexSnapshot[];
+  /** Paths the plan created as placeholders (a `.git` placeholder is no planted repository). */
+  readonly placeholders?: readonly string[];
 }
 
-function gitlinksOf(worktree: string, env: Readonly<Record<string, string | undefined>>): string[] {
+/** A working tree's index file and where its pre-run bytes were copied (undefined: there was none). */
+export interface IndexSnapshot {
+  readonly worktree: string;
+  readonly index: string;
+  readonly copy: string | undefined;
+}
+
+/** Where the index of the working tree whose `.git` entry is `dotGit` lives (a directory or a gitlink file). */
+function indexPathOf(dotGit: string): string | undefined {
+  let st: Stats;
+  try {
+    st = lstatSync(dotGit);
+  } catch {
+    return undefined;
+  }
+  if (st.isDirectory()) return join(dotGit, "index");
+  if (!st.isFile() || st.size > 4096) return undefined;
+  const m = /^gitdir:\s*(.+?)\s*$/m.exec(readFileSync(dotGit, "utf8"));
+  return m ? join(resolve(dirname(dotGit), m[1]!), "index") : undefined;
+}
+
+/**
+ * Copies the index of every working tree whose index lies in a writable root into `dir` (before
+ * the run), so an index the run rewrote with a forbidden path can be put back.
+ */
+export function snapshotIndexes(worktrees: readonly string[], writableRoots: readonly string[], dir: string): IndexSnapshot[] {
+  const out: IndexSnapshot[] = [];
+  for (const worktree of worktrees) {
+    const index = indexPathOf(join(worktree, ".git"));
+    if (!index || !writableRoots.some((r) => index.startsWith(r + "/"))) continue;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const copy = join(dir, `${out.length}-index`);
+    try {
+      copyFileSync(index, copy);
+      out.push({ worktree, index, copy });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      out.push({ worktree, index, copy: undefined });
+    }
+  }
+  return out;
+}
+
+/** Unicode code points HFS+ ignores in names (git's `is_hfs_dotgit`). */
+const IGNORABLE = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
+
+/**
+ * Why git must never check out `path` from an index, or undefined: a `.git` component in any
+ * spelling some filesystem folds to it (case, trailing dots or spaces, `git~1`, HFS+ ignorables,
+ * a backslash separator), an empty, `.` or `..` component, or a leading `/`.
+ */
+export function forbiddenIndexPath(path: string): string | undefined {
+  if (path.startsWith("/")) return "absolute path";
+  for (const part of path.split("/")) {
+    if (part === "" || part === "." || part === "..") return `\`${part}\` component`;
+    for (const sub of part.split("\\")) {
+      const folded = sub.replace(IGNORABLE, "").toLowerCase().replace(/[. ]+$/, "");
+      if (folded === ".git" || folded === "git~1" || folded.startsWith(".git:")) return "`.git` component";
+    }
+  }
+  return undefined;
+}
+
+/** The index entries of `worktree` (`git ls-files --stage -z` of the host's git, hooks and fsmonitor off). */
+function indexEntries(worktree: string, env: Readonly<Record<string, string | undefined>>): { mode: string; path: string }[] {
   let out: string;
+  const clean = { ...env };
+  for (const name of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES"]) delete clean[name];
   try {
     out = execFileSync("git", ["-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "ls-files", "--stage", "-z"], {
       cwd: worktree,
-      env: { ...env, GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
+      env: { ...clean, GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0", GIT_CONFIG_NOSYSTEM: "1" },
       encoding: "utf8",
       timeout: GIT_CONFIG_TIMEOUT_MS,
       maxBuffer: 256 * 1024 * 1024,
@@ -171,13 +245,44 @@ function gitlinksOf(worktree: string, env: Readonly<Record<string, string | unde
     if (e.code === "ENOENT") return [];
     throw new Error(`\`git ls-files\` in \`${worktree}\` failed: ${(e.stderr ?? "").trim() || e.message}`, { cause: error });
   }
-  const links: string[] = [];
+  const entries: { mode: string; path: string }[] = [];
   for (const record of out.split("\0")) {
-    if (!record.startsWith("160000 ")) continue;
     const tab = record.indexOf("\t");
-    if (tab > 0) links.push(record.slice(tab + 1));
+    if (tab > 0) entries.push({ mode: record.slice(0, record.indexOf(" ")), path: record.slice(tab + 1) });
   }
-  return links;
+  return entries;
+}
+
+/** Entries walked under the writable roots for new `.git` entries before the check gives up (fail closed). */
+const MAX_WALK_ENTRIES = 200_000;
+
+/**
+ * `.git` entries under `root`, and the `HEAD` of every directory git would take for a bare
+ * repository (`HEAD` beside `objects/` and `refs/`), never following symlinks; `node_modules`
+ * and `.git` are not entered.
+ */
+function dotGitsUnder(root: string, budget: { left: number }): { dotGits: string[]; bareHeads: string[] } {
+  const out: string[] = [];
+  const bareHeads: string[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (budget.left-- <= 0) throw new Error(`more than ${MAX_WALK_ENTRIES} entries under \`${root}\``);
+      const path = join(dir, entry.name);
+      if (entry.name === ".git") out.push(path);
+      else if (entry.isDirectory() && entry.name !== "node_modules") stack.push(path);
+    }
+    const kind = new Map(entries.map((e) => [e.name, e.isDirectory() ? "d" : e.isFile() || e.isSymbolicLink() ? "f" : "o"]));
+    if (kind.get("HEAD") === "f" && kind.get("objects") === "d" && kind.get("refs") === "d") bareHeads.push(join(dir, "HEAD"));
+  }
+  return { dotGits: out, bareHeads };
 }
 
 export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: string, nested?: NestedRepoCheck): GitDirFinding[] {
@@ -226,6 +331,13 @@ export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: s
       if (before !== undefined && before === fingerprint(path, budget)) continue;
       remove(path, before === undefined ? "created in a git directory" : "changed in a git directory");
     }
+    if (unmoved(join(snap.dir, "info"), dirIdentity(join(snap.dir, "info")))) {
+      for (const name of GIT_INFO_FILES) {
+        const path = join(snap.dir, name);
+        const now = fingerprint(path, budget);
+        if (now !== "-" && snap.entries.get(name) !== now) remove(path, "changed in a git directory's info/");
+      }
+    } else if (dirIdentity(join(snap.dir, "info")) !== "-") remove(join(snap.dir, "info"), "`info` is not a directory");
     for (const name of listNames(join(snap.dir, "worktrees"))) {
       if (!snap.worktrees.has(name)) remove(join(snap.dir, "worktrees", name), "new linked worktree created");
     }
@@ -233,27 +345,76 @@ export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: s
       if (!snap.modules.has(name)) remove(join(snap.dir, "modules", name), "new submodule git directory created");
     }
   }
-  for (const worktree of nested?.worktrees ?? []) {
-    for (const link of gitlinksOf(worktree, nested!.env)) {
-      const dotGit = resolve(worktree, link, ".git");
-      if (nested!.before.has(dotGit) || !nested!.writableRoots.some((r) => dotGit.startsWith(r + "/"))) continue;
+  if (!nested) return findings;
+  const under = (path: string): boolean => nested.writableRoots.some((r) => path.startsWith(r + "/"));
+  /** A parent swapped for a symlink would make the rename land elsewhere. */
+  const realParent = (path: string): boolean => {
+    try {
+      return realpathSync(dirname(path)) === dirname(path);
+    } catch {
+      return false;
+    }
+  };
+  // Every `.git` entry (directory or gitlink file) the run created anywhere under the writable
+  // roots: host git enters such a repository as soon as any index (of any branch) names it.
+  const placeholders = new Set(nested.placeholders ?? []);
+  const budget = { left: MAX_WALK_ENTRIES };
+  const roots = nested.writableRoots.filter((r) => !nested.writableRoots.some((o) => o !== r && r.startsWith(o + "/")));
+  for (const root of roots) {
+    const found = dotGitsUnder(root, budget);
+    for (const dotGit of found.dotGits) {
+      if (nested.before.has(dotGit) || placeholders.has(dotGit)) continue;
+      if (!realParent(dotGit)) throw new Error(`the parent of \`${dotGit}\` is a symlink`);
+      remove(dotGit, "repository created by the run (host git would enter it)");
+    }
+    // A bare repository planted in an ordinary directory (`cd src && git status` would use its
+    // config): its `HEAD`, written (or moved in) during the run, goes, and git no longer sees one.
+    for (const head of found.bareHeads) {
+      let st: Stats;
+      try {
+        st = lstatSync(head);
+      } catch {
+        continue;
+      }
+      if (st.ctimeMs < nested.sinceMs) continue;
+      if (!realParent(head)) throw new Error(`the parent of \`${head}\` is a symlink`);
+      remove(head, "bare repository created by the run (host git would use its config)");
+    }
+  }
+  const indexes = new Map((nested.indexes ?? []).map((i) => [i.worktree, i]));
+  for (const worktree of nested.worktrees) {
+    let bad: string | undefined;
+    for (const { mode, path } of indexEntries(worktree, nested.env)) {
+      const why = forbiddenIndexPath(path);
+      if (why !== undefined) {
+        bad ??= `${why} in \`${path}\``;
+        continue;
+      }
+      if (mode !== "160000") continue;
+      const dotGit = resolve(worktree, path, ".git");
+      if (nested.before.has(dotGit) || !under(dotGit)) continue;
       let st: Stats;
       try {
         st = lstatSync(dotGit);
       } catch {
         continue;
       }
-      // A parent swapped for a symlink would make the rename land elsewhere.
-      const parent = dirname(dotGit);
-      let parentReal: string;
-      try {
-        parentReal = realpathSync(parent);
-      } catch {
-        continue;
-      }
-      if (parentReal !== parent) throw new Error(`the submodule path \`${parent}\` is a symlink`);
-      if (st.ctimeMs >= nested!.sinceMs) remove(dotGit, "repository created by the run and registered as a submodule (host git would enter it)");
+      if (!realParent(dotGit)) throw new Error(`the submodule path \`${dirname(dotGit)}\` is a symlink`);
+      if (st.ctimeMs >= nested.sinceMs) remove(dotGit, "repository created by the run and registered as a submodule (host git would enter it)");
     }
+    if (bad === undefined) continue;
+    // The index names a path git must never write (`.git/hooks/pre-commit`): `git restore .` or a
+    // checkout on the host would write it. The run's index goes to the quarantine, the pre-run one back.
+    const snap = indexes.get(worktree);
+    if (!snap) throw new Error(`the index of \`${worktree}\` lists a forbidden path (${bad}) and there is no pre-run copy to restore`);
+    if (!realParent(snap.index)) throw new Error(`the git directory holding \`${snap.index}\` is a symlink`);
+    remove(snap.index, `index rewritten with a forbidden path (${bad})`);
+    if (snap.copy !== undefined) {
+      const tmp = `${snap.index}.gatehouse-restore`;
+      copyFileSync(snap.copy, tmp);
+      renameSync(tmp, snap.index);
+    }
+    findings[findings.length - 1] = { path: snap.index, detail: `${findings[findings.length - 1]!.detail}; the index from before the run was restored` };
   }
   return findings;
 }

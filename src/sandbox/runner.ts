@@ -11,7 +11,7 @@ import { BWRAP_MIN_VERSION, probeHost, type HostCapabilities } from "./doctor.js
 import { buildEnvironment } from "./environment.js";
 import { SandboxError } from "./errors.js";
 import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
-import { checkGitDirs, snapshotGitDirs } from "./gitguard.js";
+import { checkGitDirs, snapshotGitDirs, snapshotIndexes } from "./gitguard.js";
 import { openPinRegistry } from "./pins.js";
 import { createRunCgroups, prlimitArgs, type RunCgroups } from "./limits.js";
 import { bridgeToTcp, PROXY_PORT, startForwarder, type Forwarder } from "./network.js";
@@ -328,6 +328,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       pins.register(runId, plan.pinned);
       // What the writable git directories hold before the run; compared after it (gitguard.ts).
       const gitSnapshot = snapshotGitDirs(plan.gitDirs);
+      const indexSnapshot = snapshotIndexes(plan.gitWorktrees, plan.writableRoots, join(runDir, "index-before"));
       const gitSince = Date.now() - 1000;
       cgroups = createRunCgroups(host.cgroups, runId, limits);
       if (!cgroups?.hasPids && !host.nprocRlimit) {
@@ -403,6 +404,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
           writableRoots: plan.writableRoots,
           sinceMs: gitSince,
           env: gitEnv,
+          indexes: indexSnapshot,
+          placeholders: plan.placeholders.map((p) => p.path),
         });
       } catch (error) {
         throw new SandboxError("git-check-failed", `the command ran, but the check of its git directories after the run failed: ${error instanceof Error ? error.message : String(error)}`, `inspect ${plan.gitDirs.map((d) => `\`${d}\``).join(", ")} for planted files (commondir, config.worktree, rebase-*) before running git there`);
@@ -449,7 +452,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         runId,
         profile: profile.name,
         isolation: "bubblewrap",
-        exitCode: outcome.exitCode,
+        // A run whose plant had to be quarantined failed, whatever the command itself returned.
+        exitCode: outcome.exitCode === 0 && gitFindings.length > 0 ? GIT_QUARANTINE_EXIT : outcome.exitCode,
         ...(outcome.signal ? { signal: outcome.signal } : {}),
         timedOut: outcome.timedOut,
         violations: unique,
@@ -645,6 +649,9 @@ function stdioFor(filterFd: number, networked: boolean): ("ignore" | "pipe" | nu
   stdio[BLOCK_FD] = networked ? "pipe" : "ignore";
   return stdio;
 }
+
+/** Exit code of a run whose command succeeded but whose git plants were quarantined (docs/sandbox.md). */
+export const GIT_QUARANTINE_EXIT = 1;
 
 function dedupe(violations: readonly Violation[]): Violation[] {
   const seen = new Set<string>();
