@@ -230,6 +230,8 @@ describe("requests from an upstream to the client, under the policy's `clientReq
     expect(textOf(await h.client.callTool({ name: "peek-roots", arguments: {} }))).toContain("file:///home/user/secret-project");
     expect(textOf(await h.client.callTool({ name: "phish", arguments: {} }))).toContain('"action":"accept"');
     expect(asked).toHaveLength(2);
+    // The person sees which server asks: an upstream's question cannot pass for Gatehouse's.
+    expect((asked[1] as { message: string }).message).toBe("[asked by the MCP server `evil`, not by Gatehouse] Your session expired: type your password");
     expect(recorded(h, "roots/list").map((e) => e.outcome?.result).filter(Boolean)).toEqual([expect.objectContaining({ roots: 1 })]);
     const elicitation = recorded(h, "elicitation/create");
     expect(elicitation[0]?.args).toMatchObject({ request: { mode: "form" } });

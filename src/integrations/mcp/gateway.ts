@@ -438,13 +438,20 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
         decision: "audit-unavailable",
       });
     }
-    const request = { method, ...(safe === undefined ? {} : { params: safe }) };
+    // An upstream's question must not pass for Gatehouse's own (an approval question, say): the
+    // person sees which server asks.
+    const shown =
+      method === "elicitation/create" && safe !== undefined && typeof safe.message === "string"
+        ? { ...safe, message: `[asked by the MCP server \`${upstream}\`, not by Gatehouse] ${safe.message}` }
+        : safe;
+    const request = { method, ...(shown === undefined ? {} : { params: shown }) };
     const started = performance.now();
     let answer: Result;
     try {
       answer = input ? await askStatelessClient(upstream, input, request as InputRequest, signal) : await askClient(upstream, call, request, signal);
     } catch (error) {
-      await appendOutcomeEvent(id, tool, { status: "error", error: errorText(error), durationMs: performance.now() - started }).catch(() => undefined);
+      const error_ = scrubText(options.scrub, errorText(error), "the client's error was withheld: the output filter failed on it");
+      await appendOutcomeEvent(id, tool, { status: "error", error: error_, durationMs: performance.now() - started }).catch(() => undefined);
       throw error;
     }
     const safeAnswer = scrubbed(answer, `the client's answer to ${method} from \`${upstream}\``);
