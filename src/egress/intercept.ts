@@ -12,7 +12,7 @@ import type { EgressRecorder } from "./record.js";
 import type { EgressPolicy } from "./schema.js";
 import { createScrubStream, scrubText } from "./scrub.js";
 import type { LocalCa } from "./tls-intercept.js";
-import { dialChecked, refusal, startWatch, writeRawRefusal } from "./tunnel.js";
+import { dialChecked, refusal, relayRequestBody, startWatch, writeRawRefusal } from "./tunnel.js";
 
 /**
  * Supplies the value of a credential: `host` is the exact host the policy names, `secret` the
@@ -240,14 +240,7 @@ export function createInterceptor(deps: {
         upstreamRes.on("error", () => res.destroy());
         res.on("finish", resolve);
       });
-      req.on("data", (chunk: Buffer) => {
-        if (!watch.count("up", chunk.length)) upstreamReq.destroy();
-      });
-      req.pipe(upstreamReq);
-      res.on("close", () => {
-        upstreamReq.destroy();
-        resolve();
-      });
+      relayRequestBody(req, upstreamReq, res, watch, resolve);
     });
     watch.stop();
     tunnel.totals.up += watch.bytesUp;

@@ -14,7 +14,7 @@ import { systemResolver, type Resolver } from "./resolve.js";
 import type { EgressPolicy } from "./schema.js";
 import type { ListenAddress } from "./ssrf.js";
 import { createLocalCa, type LocalCa } from "./tls-intercept.js";
-import { dialChecked, refusal, spliceSockets, startWatch, writeRawRefusal } from "./tunnel.js";
+import { dialChecked, refusal, relayRequestBody, spliceSockets, startWatch, writeRawRefusal } from "./tunnel.js";
 
 /** Everything the proxy needs; dependencies are passed in, never global. */
 export interface EgressProxyOptions {
@@ -324,14 +324,7 @@ export async function createEgressProxy(options: EgressProxyOptions): Promise<Eg
         upstreamRes.on("error", () => res.destroy());
         upstreamRes.on("close", resolve);
       });
-      req.on("data", (chunk: Buffer) => {
-        if (!watch.count("up", chunk.length)) upstreamReq.destroy();
-      });
-      req.pipe(upstreamReq);
-      res.on("close", () => {
-        upstreamReq.destroy();
-        resolve();
-      });
+      relayRequestBody(req, upstreamReq, res, watch, resolve);
     });
     watch.stop();
     const cut = watch.cutBy;

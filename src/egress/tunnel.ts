@@ -1,3 +1,4 @@
+import type http from "node:http";
 import net from "node:net";
 import type { LookupFunction } from "node:net";
 import type { Duplex } from "node:stream";
@@ -108,6 +109,21 @@ function connectOnce(address: string, port: number, timeoutMs: number): Promise<
       socket.destroy();
       reject(error);
     });
+  });
+}
+
+/**
+ * Sends a client's request body upstream, each chunk counted against the byte budget (a spent
+ * budget ends the upstream request); a client that goes away ends it too, and `done` runs.
+ */
+export function relayRequestBody(req: http.IncomingMessage, upstreamReq: http.ClientRequest, res: http.ServerResponse, watch: Watch, done: () => void): void {
+  req.on("data", (chunk: Buffer) => {
+    if (!watch.count("up", chunk.length)) upstreamReq.destroy();
+  });
+  req.pipe(upstreamReq);
+  res.on("close", () => {
+    upstreamReq.destroy();
+    done();
   });
 }
 
