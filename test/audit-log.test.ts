@@ -144,6 +144,7 @@ describe("the durable audit log", () => {
     });
     await log.append(sampleEvent(0, { args: { api_key: secret } }));
     await log.append(sampleEvent(1, { outcome: { status: "error", result: { echo: secret }, error: `bad key ${secret}` } }));
+    await log.append({ type: "approval", time: new Date().toISOString(), action: "req-1", tool: "send_email", approval: { step: "answered", id: "req-1", by: "alice", reason: `approved, key ${secret}` } });
     await log.close();
     for (const file of [db, `${db}-wal`].filter((f) => existsSync(f))) {
       expect(readFileSync(file).toString("latin1")).not.toContain(secret);

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../core/index.js";
 import type { AuditStore } from "../store/index.js";
 import { AuditError } from "./errors.js";
 import { decodeRecord, type AuditRecord, type StoredEvent } from "./record.js";
@@ -257,8 +257,8 @@ function toOtel(decision: AuditRecord | undefined, outcome: AuditRecord | undefi
             scope: { name: "gatehouse.audit", version: "1" },
             spans: [
               {
-                traceId: digestHex(e.run ?? e.action, 32),
-                spanId: digestHex(e.action, 16),
+                traceId: sha256Hex(e.run ?? e.action).slice(0, 32),
+                spanId: sha256Hex(e.action).slice(0, 16),
                 name: `execute_tool ${e.tool}`,
                 kind: 1,
                 startTimeUnixNano: nanos(startMs),
@@ -272,10 +272,6 @@ function toOtel(decision: AuditRecord | undefined, outcome: AuditRecord | undefi
       },
     ],
   };
-}
-
-function digestHex(text: string, length: number): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, length);
 }
 
 function nanos(ms: number): string {

@@ -5,7 +5,7 @@ import { AuditError } from "./errors.js";
 export const RECORD_VERSION = 1;
 
 /** Where a value passed to the redaction hook comes from. */
-export type RedactField = "args" | "result" | "error" | "reasons";
+export type RedactField = "args" | "result" | "error" | "reasons" | "approval";
 
 /**
  * The redaction hook: gets each free-form value before it is written and returns what may be
@@ -65,6 +65,8 @@ export function encodeEvent(event: AuditEvent, options: EncodeOptions): string {
   let outcome = plain.outcome as Record<string, unknown> | undefined;
   if (redact) {
     if (plain.args !== undefined) plain.args = runRedact(redact, plain.args, "args");
+    // An approval step carries free text too (the approver's reason).
+    if (plain.approval !== undefined) plain.approval = runRedact(redact, plain.approval, "approval");
     if (decision?.reasons !== undefined) {
       decision = { ...decision, reasons: runRedact(redact, decision.reasons, "reasons") };
       plain.decision = decision;
