@@ -86,13 +86,18 @@ export function createInterceptor(deps: {
     return value;
   }
 
+  // Built once: the system roots plus a private CA, not re-parsed for every request.
+  const upstreamContext =
+    deps.upstreamCa === undefined
+      ? undefined
+      : tls.createSecureContext({ ca: [...tls.rootCertificates, ...(typeof deps.upstreamCa === "string" ? [deps.upstreamCa] : deps.upstreamCa)], minVersion: "TLSv1.2" });
+
   /** Dials the first reachable checked address (all of them, in order), then TLS to the real name. */
   function connectTls(addresses: EgressAllowed["addresses"], port: number, servername: string): Promise<{ secure: tls.TLSSocket; address: string }> {
     return dialChecked(addresses, port, policy.timeouts.connectMs).then(
       ({ socket, address }) =>
         new Promise<{ secure: tls.TLSSocket; address: string }>((resolve, reject) => {
-          const ca = deps.upstreamCa === undefined ? undefined : [...tls.rootCertificates, ...(typeof deps.upstreamCa === "string" ? [deps.upstreamCa] : deps.upstreamCa)];
-          const secure = tls.connect({ socket, servername, ALPNProtocols: ["http/1.1"], minVersion: "TLSv1.2", ...(ca ? { ca } : {}) });
+          const secure = tls.connect({ socket, servername, ALPNProtocols: ["http/1.1"], minVersion: "TLSv1.2", ...(upstreamContext ? { secureContext: upstreamContext } : {}) });
           const timer = setTimeout(() => {
             secure.destroy();
             reject(new EgressError("egress-connect-timeout", `TLS handshake with ${servername} took longer than ${policy.timeouts.connectMs} ms`));

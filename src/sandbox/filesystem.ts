@@ -459,8 +459,10 @@ function deniedHardLinks(denied: readonly string[]): Map<string, string> {
       let names: string[];
       try {
         names = readdirSync(path);
-      } catch {
-        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        // A denied directory that cannot be listed could hide a hard link the run would reach.
+        throw new SandboxError("setup-failed", `cannot look for hard links in denied \`${path}\` (${(error as NodeJS.ErrnoException).code ?? "error"})`, "make it listable by this user, or remove it");
       }
       for (const name of names) visit(join(path, name));
     }
