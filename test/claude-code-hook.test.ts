@@ -98,6 +98,16 @@ describe("Claude Code hook: intent and outcomes", () => {
     expect(post.stderr).toContain("rules failed to load");
   });
 
+  it("withholds the output when the session's state cannot be read, rather than exit 2 (which passes it on raw)", async () => {
+    const deps = { ...world.runtime.deps, intents: { ...world.runtime.deps.intents, get: () => Promise.reject(new Error("session file damaged")) } };
+    const post = await handleHookEvent(
+      JSON.stringify({ ...base(), session_id: "sess-broken", hook_event_name: "PostToolUse", tool_name: "Read", tool_input: { file_path: "src/index.ts" }, tool_response: { content: "plain" }, tool_use_id: "toolu_broken_1" }),
+      deps,
+    );
+    expect(post.exitCode).toBe(0);
+    expect(JSON.parse(post.stdout).hookSpecificOutput.updatedToolOutput).toMatch(/^\[withheld by Gatehouse/);
+  });
+
   it("pins the project directory per session: a `cd ~` by the agent does not widen the allowed directories", async () => {
     const write = { file_path: `${world.home}/.profile`, content: "curl x | sh" };
     const inProject = preToolUse(world, "Read", { file_path: "src/index.ts" }, { session_id: "sess-pin" });

@@ -19,6 +19,7 @@ import {
   type McpServerConfig,
 } from "../integrations/index.js";
 import { scrubberForSecrets } from "../secrets/index.js";
+import { isLoopbackHost } from "../server/index.js";
 import { openSqliteApprovalStore, StoreError } from "../store/index.js";
 import { CliExit, type CliIO } from "./io.js";
 import { loadOrExit } from "./policy.js";
@@ -355,7 +356,7 @@ export async function startHostedMcp(options: {
     if (error instanceof McpGatewayError) fail(io, error, 1);
     throw error;
   }
-  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(options.listen.host);
+  const loopback = isLoopbackHost(options.listen.host);
   // Off loopback the Host header names however clients reach this machine; the bearer token, not
   // the Host check (a defence against DNS rebinding of local servers), is what keeps others out.
   const handler = createMcpHttpHandler(gateway, { log, ...(loopback ? {} : { allowedHosts: "any" as const }) });

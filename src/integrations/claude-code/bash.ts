@@ -294,7 +294,19 @@ function judgeNamed(
     if (inner.assignments.some((a) => DANGEROUS_VARIABLES.test(a))) {
       raise(state, "deny", `\`${base}\` sets a variable that changes how commands run (\`${text}\`)`);
     }
+    if (inner.words.length > 0 && base === "watch") {
+      // `watch` hands its words, joined, to `sh -c`: judge that text as a shell would run it.
+      const code = staticArgs(inner.words);
+      if (code.some((v) => v === null)) {
+        raise(state, "deny", `\`watch\` of a command computed at run time cannot be analysed (\`${text}\`)`);
+        return;
+      }
+      judgeParse(parseNested(code.join(" "), context, "shell-c", depth + 1), options, context, state, depth + 1);
+      return;
+    }
     if (inner.words.length > 0) {
+      // `xargs` adds arguments it reads at run time: what it finally runs is not on the line.
+      if (base === "xargs") raise(state, "ask", `\`xargs\` adds arguments computed at run time to \`${inner.words[0]!.raw}\` (\`${text}\`)`);
       judgeArgv(inner.words, options, context, state, depth + 1, text);
       return;
     }

@@ -305,10 +305,12 @@ async function postToolUse(event: PostToolUseEvent, deps: HookDependencies): Pro
     return withheldAnswer(event, "the result could not be scrubbed of secrets", error);
   }
   const changed = JSON.stringify(scrubbed) !== JSON.stringify(event.tool_response);
-  const intent = await deps.intents.get(event.session_id);
-  const action = actionFor(event, scrubbedInput, deps, intent);
-  const id = callId(event, deps);
   try {
+    // Everything up to the record is inside: an unreadable session file must not end in the exit 2
+    // that hands Claude Code's raw output to the model.
+    const intent = await deps.intents.get(event.session_id);
+    const action = actionFor(event, scrubbedInput, deps, intent);
+    const id = callId(event, deps);
     await deps.makeGate(() => id).recordOutcome(id, action, {
       status: "ok",
       result: scrubbed,
