@@ -188,6 +188,8 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
   let closed = false;
   /** Bumped by each refresh; a refresh applies its result only if no later one started. */
   let refreshGeneration = 0;
+  /** A list change arrived while the first catalogue was being built: it may predate the change. */
+  let refreshWanted = false;
   const rateLimit = createClientRequestRateLimit(clock);
   /** Approval questions asked of 2026-07-28 clients, by nonce (single use, bounded). */
   const approvalNonces = createApprovalNonces({ clock });
@@ -218,6 +220,9 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
   let catalog: Catalog = await build();
   ready = true;
   let gate: Gate = makeGate(catalog.policy);
+  // Built again when a tool changed during the first build (a rug pull then must not be served from
+  // the older listing); a failure here fails the start.
+  if (refreshWanted) await refresh();
   /** Resource URI → the server that listed it (multi-server mode routes reads by it). */
   const resourceOwners = new Map<string, string>();
 
@@ -267,17 +272,16 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
   }
 
   async function refreshQuietly(): Promise<void> {
+    if (!ready) {
+      refreshWanted = true;
+      return;
+    }
     const generation = refreshGeneration + 1;
     try {
       await refresh();
     } catch (error) {
       if (generation !== refreshGeneration) {
         log(`refreshing the tool list failed, and a later refresh is under way: ${errorText(error)}`);
-        return;
-      }
-      if (!ready) {
-        // The first catalogue is still being built; it is what will be served.
-        log(`refreshing the tool list failed while the first one was built: ${errorText(error)}`);
         return;
       }
       // Fail closed: the old list may hold a tool that just changed (and was never pinned), so
@@ -548,7 +552,11 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     } catch (error) {
       // The upstream's error text may quote a secret: filtered before it is recorded or returned.
       const message = scrubText(options.scrub, errorText(error), "the upstream's error text was withheld: the output filter failed on it");
-      await gate.recordOutcome(id, action, { status: "error", error: message, durationMs: performance.now() - started }).catch(() => undefined);
+      try {
+        await gate.recordOutcome(id, action, { status: "error", error: message, durationMs: performance.now() - started });
+      } catch {
+        return { failure: "the call failed, and the audit log could not record it", withheld: true };
+      }
       return { failure: message };
     }
     let safe: T;
@@ -556,7 +564,9 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
       safe = (options.scrub ? options.scrub(value) : value) as T;
     } catch (error) {
       log(`the output filter failed on \`${action.tool}\`: ${errorText(error)}`);
-      return { failure: "the output was withheld: the output filter failed on it", withheld: true };
+      const failure = "the output was withheld: the output filter failed on it";
+      await gate.recordOutcome(id, action, { status: "error", error: failure, durationMs: performance.now() - started }).catch(() => undefined);
+      return { failure, withheld: true };
     }
     const outcome: AuditOutcome = { status: isError(safe) ? "error" : "ok", result: safe, durationMs: performance.now() - started };
     try {
@@ -825,9 +835,13 @@ export async function startMcpGateway(options: McpGatewayOptions): Promise<McpGa
     if (decision.verdict !== "allow") {
       throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `Gatehouse ${decision.verdict === "deny" ? "denied" : `did not allow (${decision.verdict})`} \`${tool}\`: ${decision.reasons.join("; ")}`);
     }
-    const upstream = upstreamNamed(serverName);
-    if (!upstream || upstream.down() !== undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, `MCP server \`${serverName}\` is down`);
     const recorded: Action = decision.agent === undefined ? action : { ...action, agent: decision.agent };
+    const upstream = upstreamNamed(serverName);
+    if (!upstream || upstream.down() !== undefined) {
+      // Allowed but not run: the decision gets its outcome, as a tool call's does.
+      await currentGate.recordOutcome(id, recorded, { status: "error", error: `upstream down: ${upstream?.down() ?? "not connected"}` }).catch(() => undefined);
+      throw new ProtocolError(ProtocolErrorCode.InternalError, `MCP server \`${serverName}\` is down`);
+    }
     const outcome = await runAllowed(id, recorded, () => run(upstream), () => false);
     if ("ok" in outcome) return outcome.ok;
     throw new ProtocolError(ProtocolErrorCode.InternalError, `\`${tool}\` failed: ${outcome.failure}`);

@@ -80,7 +80,11 @@ export function scanText(text: string, field: string): PoisonFinding[] {
 const MAX_DEPTH = 32;
 
 function visit(value: unknown, field: string, findings: PoisonFinding[], depth: number): void {
-  if (depth > MAX_DEPTH) return;
+  if (depth > MAX_DEPTH) {
+    // Text below this depth is not read, so the definition is held for a person rather than passed.
+    findings.push({ kind: "instruction", pattern: "too-deep", field, excerpt: `nested deeper than ${MAX_DEPTH} levels; not screened` });
+    return;
+  }
   if (typeof value === "string") {
     findings.push(...scanText(value, field || "(value)"));
     return;
