@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,6 +96,16 @@ describe("Claude Code hook: intent and outcomes", () => {
       hookSpecificOutput: { hookEventName: "PostToolUse", updatedToolOutput: "[withheld by Gatehouse: the result could not be scrubbed of secrets]" },
     });
     expect(post.stderr).toContain("rules failed to load");
+  });
+
+  it("resolves the credential lists through a symlinked home, so a link into ~/.ssh is denied, not asked about", async () => {
+    const linkHome = join(world.root, "home-link");
+    symlinkSync(world.home, linkHome);
+    const deps = { ...world.runtime.deps, home: linkHome };
+    const read = await handleHookEvent(preToolUse(world, "Read", { file_path: `${world.project}/keys/id_rsa` }, { session_id: "sess-linkhome" }), deps);
+    const out = JSON.parse(read.stdout).hookSpecificOutput as { permissionDecision: string; permissionDecisionReason: string };
+    expect(out.permissionDecision).toBe("deny");
+    expect(out.permissionDecisionReason).toMatch(/leads there/);
   });
 
   it("withholds the output when the session's state cannot be read, rather than exit 2 (which passes it on raw)", async () => {

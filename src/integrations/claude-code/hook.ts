@@ -4,7 +4,7 @@ import { judgeBash } from "./bash.js";
 import { judgeHost, judgeUrl, normalizeDomainPattern } from "./domains.js";
 import { ClaudeCodeError } from "./errors.js";
 import { parseHookEvent, type PostToolUseEvent, type PreToolUseEvent, type UserPromptSubmitEvent } from "./events.js";
-import { containsProtected, expandPath, globReachesProtected, judgePath, NEVER_READABLE_HOME, type PathRules } from "./paths.js";
+import { containsProtected, expandPath, globReachesProtected, judgePath, NEVER_READABLE_HOME, resolveReal, type PathRules } from "./paths.js";
 import type { ClaudeCodeConfig } from "./schema.js";
 import type { IntentStore } from "./state.js";
 import { isJudgedTool, policyToolName, TOOL_INPUTS } from "./tools.js";
@@ -110,13 +110,7 @@ function pathRules(event: { cwd: string }, project: string, deps: HookDependenci
   const { home } = deps;
   const where = { home, cwd: event.cwd };
   const place = (p: string) => expandPath(p === "$PROJECT" ? project : p.startsWith("$PROJECT/") ? `${project}/${p.slice(9)}` : p, where);
-  const real = (p: string) => {
-    try {
-      return (deps.realpath ?? ((x: string) => x))(p);
-    } catch {
-      return p;
-    }
-  };
+  const real = (p: string) => resolveReal(p, deps.realpath);
   const never = [
     ...NEVER_READABLE_HOME.map((p) => `${home}/${p}`),
     ...deps.config.directories.neverReadable.map(place),
