@@ -46,6 +46,15 @@ describe("LangChain.js adapter (driven by @langchain/core's FakeStreamingChatMod
     expect(auditTrail(h.audit)).toEqual([["get_order", "decision:allow"], ["get_order", "outcome:ok"]]);
   });
 
+  it("scrubs a secret the tool returns before the model or the audit log sees it", async () => {
+    const h = createHarness();
+    const secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    const leaky = [tool(() => `token=${secret}`, { name: "get_order", description: "Look up an order", schema: z.object({ order_id: z.string() }) })];
+    const output = await turn({ name: "get_order", args: { order_id: "ord_1" } }, guardLangChainTools(h.gate, leaky, { agent: "shop" }));
+    expect(output).not.toContain(secret);
+    expect(JSON.stringify(h.audit.events())).not.toContain(secret);
+  });
+
   it("returns a readable refusal for a denied call", async () => {
     const h = createHarness();
     const ran: string[] = [];

@@ -43,7 +43,7 @@ export function guardAiSdkTools<T extends ToolSet>(gate: Gate, tools: T, options
         call ??= await decideCall(gate, name, input, options);
         if (call.decision.verdict !== "allow") return refusalFor(name, call.decision) satisfies GatehouseRefusal;
         if (!execute) return refusalFor(name, { ...call.decision, verdict: "deny", reasons: ["the tool has no `execute`"] });
-        return runAllowed(gate, call, (args) => execute(args, o));
+        return runAllowed(gate, call, (args) => execute(args, o), options);
       },
     };
   }

@@ -1,6 +1,6 @@
 import type { CanUseTool, HookCallbackMatcher, HookInput, PermissionResult, SyncHookJSONOutput } from "@anthropic-ai/claude-agent-sdk";
 import type { Gate } from "../../gate/index.js";
-import { decideCall, refusalFor, type AdapterOptions } from "./decide.js";
+import { decideCall, refusalFor, scrubberOf, whoOf, type AdapterOptions } from "./decide.js";
 
 export type { AdapterOptions, GatehouseRefusal } from "./decide.js";
 
@@ -36,10 +36,12 @@ export function gatehouseCanUseTool(gate: Gate, options: ClaudeAgentGuardOptions
  */
 export function gatehouseHooks(gate: Gate, options: ClaudeAgentGuardOptions = {}): Partial<Record<"PreToolUse" | "PostToolUse", HookCallbackMatcher[]>> {
   const ids = new Map<string, string>();
+  const who = whoOf(options);
+  const scrubber = scrubberOf(options);
   const pre = async (input: HookInput): Promise<SyncHookJSONOutput> => {
     if (input.hook_event_name !== "PreToolUse") return {};
     try {
-      const { id, decision } = await gate.decide({ ...options, run: options.run ?? input.session_id, tool: input.tool_name, args: input.tool_input });
+      const { id, decision } = await gate.decide({ ...who, run: options.run ?? input.session_id, tool: input.tool_name, args: input.tool_input });
       ids.set(input.tool_use_id, id);
       const permissionDecision = decision.verdict === "allow" ? "allow" : decision.verdict === "ask" && !decision.approval ? "ask" : "deny";
       return { hookSpecificOutput: { hookEventName: "PreToolUse", permissionDecision, permissionDecisionReason: `Gatehouse: ${decision.reasons.join("; ") || decision.code}` } };
@@ -51,9 +53,16 @@ export function gatehouseHooks(gate: Gate, options: ClaudeAgentGuardOptions = {}
     if (input.hook_event_name !== "PostToolUse") return {};
     const id = ids.get(input.tool_use_id) ?? `claude-agent-sdk:${input.tool_use_id}`;
     ids.delete(input.tool_use_id);
+    let scrubbed: unknown;
     try {
-      await gate.recordOutcome(id, { ...options, run: options.run ?? input.session_id, tool: input.tool_name, args: input.tool_input }, { status: "ok", result: input.tool_response });
-      return {};
+      scrubbed = scrubber.scrubValue(input.tool_response);
+    } catch {
+      return { hookSpecificOutput: { hookEventName: "PostToolUse", updatedToolOutput: "[withheld by Gatehouse: the result could not be scrubbed of secrets]" } };
+    }
+    try {
+      await gate.recordOutcome(id, { ...who, run: options.run ?? input.session_id, tool: input.tool_name, args: input.tool_input }, { status: "ok", result: scrubbed });
+      // The model reads the scrubbed output when the scrubber changed anything.
+      return JSON.stringify(scrubbed) === JSON.stringify(input.tool_response) ? {} : { hookSpecificOutput: { hookEventName: "PostToolUse", updatedToolOutput: scrubbed } };
     } catch {
       return { hookSpecificOutput: { hookEventName: "PostToolUse", updatedToolOutput: "[withheld by Gatehouse: the audit log could not record this result]" } };
     }

@@ -1,5 +1,6 @@
 import type { Action, AuditOutcome, Decision } from "../../core/index.js";
 import type { Gate } from "../../gate/index.js";
+import { createScrubber, type Scrubber } from "../../secrets/index.js";
 
 /** Who acts, for every call made through one set of adapted tools. */
 export interface AdapterOptions {
@@ -8,6 +9,25 @@ export interface AdapterOptions {
   readonly principal?: string;
   /** The user's request for this run, when known. */
   readonly request?: string;
+  /**
+   * Cleans results and error messages before the model (and the audit log) sees them; default the
+   * vendor-pattern scrubber, as `guard()` without a secrets broker. Pass the broker's scrubber to
+   * cover declared secrets too.
+   */
+  readonly scrubber?: Scrubber;
+}
+
+let vendorScrubber: Scrubber | undefined;
+
+/** Who acts, as an action names it (the options without the scrubber). */
+export function whoOf(options: AdapterOptions): Pick<Action, "agent" | "run" | "principal" | "request"> {
+  const { agent, run, principal, request } = options;
+  return { ...(agent === undefined ? {} : { agent }), ...(run === undefined ? {} : { run }), ...(principal === undefined ? {} : { principal }), ...(request === undefined ? {} : { request }) };
+}
+
+/** The scrubber an adapter uses: the caller's, else one vendor-pattern scrubber for the process. */
+export function scrubberOf(options: AdapterOptions): Scrubber {
+  return options.scrubber ?? (vendorScrubber ??= createScrubber());
 }
 
 /**
@@ -31,7 +51,7 @@ export interface DecidedCall {
 
 /** Decides one call; never throws (the gate fails closed). */
 export async function decideCall(gate: Gate, tool: string, args: unknown, options: AdapterOptions): Promise<DecidedCall> {
-  const requested: Action = { ...options, tool, args };
+  const requested: Action = { ...whoOf(options), tool, args };
   const { id, decision } = await gate.decide(requested);
   return {
     id,
@@ -72,15 +92,22 @@ export function refusalFor(tool: string, decision: Decision): GatehouseRefusal {
  * audit log cannot record is withheld (nothing leaves unrecorded); a tool error is recorded and
  * rethrown for the SDK to report as it does.
  */
-export async function runAllowed<T>(gate: Gate, call: DecidedCall, run: (args: unknown) => Promise<T> | T): Promise<T | GatehouseRefusal> {
+export async function runAllowed<T>(gate: Gate, call: DecidedCall, run: (args: unknown) => Promise<T> | T, options: AdapterOptions = {}): Promise<T | GatehouseRefusal> {
+  const scrubber = scrubberOf(options);
   const started = performance.now();
   let value: T;
   try {
     value = await run(call.decision.args ?? call.action.args);
   } catch (error) {
-    const outcome: AuditOutcome = { status: "error", error: error instanceof Error ? error.message : String(error), durationMs: performance.now() - started };
+    const outcome: AuditOutcome = { status: "error", error: scrubber.scrubText(error instanceof Error ? error.message : String(error)), durationMs: performance.now() - started };
     await gate.recordOutcome(call.id, call.action, outcome).catch(() => undefined);
     throw error;
+  }
+  try {
+    // What the tool returned reaches the model (and the record) only after the scrubber.
+    value = scrubber.scrubValue(value) as T;
+  } catch {
+    return { gatehouse: "error", tool: call.action.tool, message: `the result of \`${call.action.tool}\` was withheld: it could not be scrubbed of secrets` };
   }
   try {
     await gate.recordOutcome(call.id, call.action, { status: "ok", result: value, durationMs: performance.now() - started });

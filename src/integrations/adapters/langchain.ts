@@ -25,7 +25,7 @@ export function guardLangChainTools(gate: Gate, tools: readonly StructuredToolIn
         func: async (input: unknown): Promise<unknown> => {
           const call = await decideCall(gate, original.name, input, options);
           if (call.decision.verdict !== "allow") return JSON.stringify(refusalFor(original.name, call.decision));
-          const result: unknown = await runAllowed(gate, call, (args): Promise<unknown> => original.invoke(args as never));
+          const result: unknown = await runAllowed(gate, call, (args): Promise<unknown> => original.invoke(args as never), options);
           return typeof result === "object" && result !== null && "gatehouse" in result ? JSON.stringify(result) : result;
         },
       }),

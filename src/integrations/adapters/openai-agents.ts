@@ -41,7 +41,7 @@ export function guardOpenAiAgentsTools<T extends AnyFunctionTool>(gate: Gate, to
         call = await decideCall(gate, original.name, args, options);
       }
       if (call.decision.verdict !== "allow") return JSON.stringify(refusalFor(original.name, call.decision));
-      const result: unknown = await runAllowed(gate, call, (args): Promise<unknown> => original.invoke(context, JSON.stringify(args), details));
+      const result: unknown = await runAllowed(gate, call, (args): Promise<unknown> => original.invoke(context, JSON.stringify(args), details), options);
       return result;
     };
     return { ...original, needsApproval, invoke };
