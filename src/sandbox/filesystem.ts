@@ -460,8 +460,10 @@ function deniedHardLinks(denied: readonly string[]): Map<string, string> {
       try {
         names = readdirSync(path);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-        // A denied directory that cannot be listed could hide a hard link the run would reach.
+        const code = (error as NodeJS.ErrnoException).code;
+        // Gone, or closed to this user (and so to the run, which has no more rights): nothing to find.
+        if (code === "ENOENT" || code === "EACCES" || code === "EPERM") return;
+        // Any other failure could hide a hard link the run would reach.
         throw new SandboxError("setup-failed", `cannot look for hard links in denied \`${path}\` (${(error as NodeJS.ErrnoException).code ?? "error"})`, "make it listable by this user, or remove it");
       }
       for (const name of names) visit(join(path, name));
