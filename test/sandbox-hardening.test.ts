@@ -251,3 +251,19 @@ describe("a core.hooksPath that is the workspace itself", () => {
     }
   });
 });
+
+describe("rlimits", () => {
+  it("every process inside runs under the profile's soft and hard rlimits (set before bwrap with cgroups, by prlimit without)", async () => {
+    const sb = fx.sandbox({ config: { profiles: { limited: { limits: { cpuSeconds: 7, openFiles: 321, fileSizeMb: 3 } } } } });
+    const { result, stdout } = await runIn(sb, ["sh", "-c", "cat /proc/self/limits"], { cwd: fx.work, profile: "limited" });
+    expect(result.exitCode).toBe(0);
+    const row = (name: string): string[] => {
+      const line = stdout.split("\n").find((l) => l.startsWith(name));
+      return (line ?? "").slice(name.length).trim().split(/\s+/).slice(0, 2);
+    };
+    expect(row("Max cpu time")).toEqual(["7", "9"]);
+    expect(row("Max open files")).toEqual(["321", "321"]);
+    expect(row("Max file size")).toEqual([String(3 * 1024 * 1024), String(3 * 1024 * 1024)]);
+    expect(row("Max core file size")).toEqual(["0", "0"]);
+  });
+});

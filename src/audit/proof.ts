@@ -1,4 +1,3 @@
-import { z } from "zod";
 import type { AuditStore } from "../store/index.js";
 import { openCheckpoint } from "./checkpoint.js";
 import { AuditError } from "./errors.js";
@@ -11,37 +10,10 @@ import {
   verifyInclusion,
 } from "./merkle.js";
 import type { NoteVerifierKey } from "./note.js";
+import type { ConsistencyProof, InclusionProof } from "./proof-schema.js";
 
-const hex32 = z.string().regex(/^[0-9a-f]{64}$/, "a 32-byte hash in lowercase hex");
-const size = z.int().min(0);
+export type { ConsistencyProof, InclusionProof } from "./proof-schema.js";
 
-/** An inclusion proof as `gatehouse audit proof --index` prints it; self-contained for offline checks. */
-export const inclusionProofSchema = z.strictObject({
-  type: z.literal("inclusion"),
-  origin: z.string().min(1),
-  index: size,
-  size: size,
-  leafHash: hex32,
-  record: z.string().optional().describe("the record's canonical JSON; its leaf hash must equal leafHash"),
-  root: hex32,
-  proof: z.array(hex32),
-  checkpoint: z.string().optional().describe("the signed checkpoint for `size`, when one was stored"),
-});
-
-/** A consistency proof as `gatehouse audit proof --from --to` prints it. */
-export const consistencyProofSchema = z.strictObject({
-  type: z.literal("consistency"),
-  origin: z.string().min(1),
-  from: size,
-  to: size,
-  fromRoot: hex32,
-  toRoot: hex32,
-  proof: z.array(hex32),
-  checkpoints: z.array(z.string()).optional().describe("signed checkpoints for `from` and `to`, when stored"),
-});
-
-export type InclusionProof = z.infer<typeof inclusionProofSchema>;
-export type ConsistencyProof = z.infer<typeof consistencyProofSchema>;
 export type AuditProof = InclusionProof | ConsistencyProof;
 
 /**
@@ -132,10 +104,13 @@ export interface ProofCheck {
  * proof itself claims, which anyone can fabricate.
  *
  * @example
- * const result = checkProof(JSON.parse(text), { verifierKey });
+ * const result = await checkProof(JSON.parse(text), { verifierKey });
  */
-export function checkProof(input: unknown, trust: { verifierKey?: NoteVerifierKey; checkpoints?: readonly string[] } = {}): ProofCheck {
-  const parsed = z.union([inclusionProofSchema, consistencyProofSchema]).safeParse(input);
+export async function checkProof(input: unknown, trust: { verifierKey?: NoteVerifierKey; checkpoints?: readonly string[] } = {}): Promise<ProofCheck> {
+  // The schemas (and zod) load here, not with the audit module: every command that only appends
+  // (`gatehouse run`, the hook) would otherwise pay for them at start-up.
+  const { proofSchema } = await import("./proof-schema.js");
+  const parsed = proofSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";

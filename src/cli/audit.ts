@@ -135,8 +135,8 @@ export function registerAuditCommand(program: Command, io: CliIO): void {
     .option("--key <file>", "a trusted verifier key; without it only the hashes are checked")
     .option("--checkpoint <file>", "a signed checkpoint vouching for a root (repeatable)", collect, [])
     .option("--json", "print one JSON object")
-    .action((opts: { proof: string; key?: string; checkpoint: string[]; json?: boolean }) => {
-      run(io, () => {
+    .action(async (opts: { proof: string; key?: string; checkpoint: string[]; json?: boolean }) => {
+      await runAsync(io, async () => {
         const text = opts.proof === "-" ? readFileSync(0, "utf8") : readTextFile(io, opts.proof, "--proof");
         let input: unknown;
         try {
@@ -145,7 +145,7 @@ export function registerAuditCommand(program: Command, io: CliIO): void {
           throw new AuditError("audit-proof-invalid", `${opts.proof}: the proof is not JSON; give the output of \`gatehouse audit proof\``);
         }
         const checkpoints = opts.checkpoint.map((file) => readTextFile(io, file, "--checkpoint"));
-        const result = checkProof(input, { ...(opts.key ? { verifierKey: readVerifierKeyFile(opts.key) } : {}), checkpoints });
+        const result = await checkProof(input, { ...(opts.key ? { verifierKey: readVerifierKeyFile(opts.key) } : {}), checkpoints });
         if (opts.json) io.out(JSON.stringify(result));
         else if (result.ok) io.out(`ok: ${result.message}`);
         else io.err(`failed: ${result.message}`);
@@ -247,6 +247,14 @@ function report(io: CliIO, json: boolean | undefined, problems: readonly (Verify
   }
   io.err(`FAILED: ${problems.length} problem(s)`);
   for (const p of problems) io.err(`  ${p.code}: ${p.message}`);
+}
+
+async function runAsync(io: CliIO, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    fail(io, error);
+  }
 }
 
 function run(io: CliIO, work: () => void): void {

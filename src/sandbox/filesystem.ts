@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SandboxError } from "./errors.js";
-import { gitConfigView } from "./gitguard.js";
+import { gitConfigView, type GitCache } from "./gitguard.js";
 
 /**
  * The filesystem view of a sandboxed run, planned on the host before bubblewrap starts.
@@ -144,6 +144,8 @@ export interface FilesystemInput {
    * found, for every config file, include and `core.hooksPath` git would use.
    */
   readonly gitEnv?: Readonly<Record<string, string | undefined>>;
+  /** Where the answers of the host's git are remembered between runs (see `createGitCache`). */
+  readonly gitCache?: GitCache;
   /** Extras already resolved (e.g. approved widenings): each must still be its own real path. */
   readonly exactPaths?: readonly string[];
   /** More files never visible (the approvals database, its journal files); refused inside a writable root. */
@@ -358,7 +360,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
     // Git's own executable state beyond `.git/hooks` and `.git/config`: submodule and nested
     // repositories' hooks and config, worktree config, and a `core.hooksPath` directory; plus
     // what the host's git reads from outside `.git` (global config, includes, hooksPath).
-    const git = gitProtectedPaths([...gitEntries], writableRoots, home, input.gitEnv);
+    const git = gitProtectedPaths([...gitEntries], writableRoots, home, input.gitEnv, input.gitCache);
     gitDirs = git.gitDirs;
     for (const target of git.targets) {
       if (writableRoots.includes(target.path)) {
@@ -609,6 +611,7 @@ function gitProtectedPaths(
   writableRoots: readonly string[],
   home: string,
   gitEnv: Readonly<Record<string, string | undefined>> | undefined,
+  gitCache: GitCache | undefined,
 ): { targets: GitTarget[]; gitDirs: string[] } {
   const targets = new Map<string, GitTarget>();
   const add = (path: string, placeholder: "file" | "dir"): void => {
@@ -669,7 +672,7 @@ function gitProtectedPaths(
       // worktree config, and every core.hooksPath — wherever they live.
       let view;
       try {
-        view = gitConfigView(worktree, gitEnv, home);
+        view = gitCache ? gitCache.configView(worktree, gitEnv, home) : gitConfigView(worktree, gitEnv, home);
       } catch (error) {
         throw new SandboxError("setup-failed", `cannot learn which git config files and hooks apply in \`${worktree}\`: ${error instanceof Error ? error.message : String(error)}`, "fix the git configuration (run `git config --list --show-origin` there); nothing ran");
       }

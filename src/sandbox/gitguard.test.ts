@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { checkGitDirs, forbiddenIndexPath, snapshotGitDirs } from "./gitguard.js";
+import { execFileSync } from "node:child_process";
+import { checkGitDirs, createGitCache, forbiddenIndexPath, snapshotGitDirs } from "./gitguard.js";
 
 let root = "";
 let git = "";
@@ -72,5 +73,71 @@ describe("index paths git must never write", () => {
     for (const good of ["a", "src/.gitignore", ".github/workflows/ci.yml", "x.git/y", ".gitmodules", "dir/git~2"]) {
       expect(forbiddenIndexPath(good), good).toBeUndefined();
     }
+  });
+});
+
+describe("git answer cache", () => {
+  const env = { PATH: process.env.PATH, HOME: "/nonexistent-gatehouse-home" };
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 120));
+  const repo = (): string => {
+    const dir = join(root, "repo");
+    mkdirSync(dir);
+    execFileSync("git", ["init", "-q"], { cwd: dir, env });
+    writeFileSync(join(dir, "a.txt"), "a\n");
+    execFileSync("git", ["add", "a.txt"], { cwd: dir, env });
+    return dir;
+  };
+
+  it("reuses git's config answer while no file it depends on changed, and asks again when one did", async () => {
+    const dir = repo();
+    await settle();
+    const cache = createGitCache();
+    const first = cache.configView(dir, env, env.HOME);
+    expect(cache.configView(dir, env, env.HOME)).toBe(first);
+    // An include added to the repository's config (its ctime moves) is seen at once.
+    writeFileSync(join(dir, ".git", "config"), `${readFileSync(join(dir, ".git", "config"), "utf8")}[include]\n\tpath = ../inc.cfg\n`);
+    const second = cache.configView(dir, env, env.HOME);
+    expect(second).not.toBe(first);
+    expect(second?.includes).toContain(join(dir, "inc.cfg"));
+    // The include target did not exist; creating it later (with a hooksPath) is seen too.
+    await settle();
+    const third = cache.configView(dir, env, env.HOME);
+    expect(cache.configView(dir, env, env.HOME)).toBe(third);
+    writeFileSync(join(dir, "inc.cfg"), "[core]\n\thooksPath = evil-hooks\n");
+    expect(cache.configView(dir, env, env.HOME)?.hooksPaths).toEqual([join(dir, "evil-hooks")]);
+  });
+
+  it("a global config that appears after the first answer invalidates it", async () => {
+    const dir = repo();
+    const home = join(root, "home");
+    mkdirSync(home);
+    const withHome = { ...env, HOME: home };
+    await settle();
+    const cache = createGitCache();
+    const first = cache.configView(dir, withHome, home);
+    expect(cache.configView(dir, withHome, home)).toBe(first);
+    writeFileSync(join(home, ".gitconfig"), "[core]\n\thooksPath = ~/global-hooks\n");
+    expect(cache.configView(dir, withHome, home)?.hooksPaths).toEqual([join(home, "global-hooks")]);
+  });
+
+  it("does not keep an answer about files changed just before git read them (git's racy rule)", () => {
+    const dir = repo();
+    const cache = createGitCache();
+    const first = cache.configView(dir, env, env.HOME);
+    expect(cache.configView(dir, env, env.HOME)).not.toBe(first);
+    const entries = cache.indexEntries(dir, env);
+    expect(cache.indexEntries(dir, env)).not.toBe(entries);
+  });
+
+  it("reuses the index listing until the index is rewritten", async () => {
+    const dir = repo();
+    await settle();
+    const cache = createGitCache();
+    const first = cache.indexEntries(dir, env);
+    expect(first.map((e) => e.path)).toEqual(["a.txt"]);
+    expect(cache.indexEntries(dir, env)).toBe(first);
+    writeFileSync(join(dir, "b.txt"), "b\n");
+    execFileSync("git", ["add", "b.txt"], { cwd: dir, env });
+    expect(cache.indexEntries(dir, env).map((e) => e.path)).toEqual(["a.txt", "b.txt"]);
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, type Stats } from "node:fs";
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, type BigIntStats, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 
 /**
@@ -161,6 +161,8 @@ export interface NestedRepoCheck {
   readonly indexes?: readonly IndexSnapshot[];
   /** Paths the plan created as placeholders (a `.git` placeholder is no planted repository). */
   readonly placeholders?: readonly string[];
+  /** Answers of the host's git remembered from earlier runs (see {@link createGitCache}). */
+  readonly cache?: GitCache;
 }
 
 /** A working tree's index file and where its pre-run bytes were copied (undefined: there was none). */
@@ -227,7 +229,7 @@ export function forbiddenIndexPath(path: string): string | undefined {
 }
 
 /** The index entries of `worktree` (`git ls-files --stage -z` of the host's git, hooks and fsmonitor off). */
-function indexEntries(worktree: string, env: Readonly<Record<string, string | undefined>>): { mode: string; path: string }[] {
+export function indexEntries(worktree: string, env: Readonly<Record<string, string | undefined>>): { mode: string; path: string }[] {
   let out: string;
   const clean = { ...env };
   for (const name of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES"]) delete clean[name];
@@ -384,7 +386,7 @@ export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: s
   const indexes = new Map((nested.indexes ?? []).map((i) => [i.worktree, i]));
   for (const worktree of nested.worktrees) {
     let bad: string | undefined;
-    for (const { mode, path } of indexEntries(worktree, nested.env)) {
+    for (const { mode, path } of (nested.cache ?? UNCACHED).indexEntries(worktree, nested.env)) {
       const why = forbiddenIndexPath(path);
       if (why !== undefined) {
         bad ??= `${why} in \`${path}\``;
@@ -485,4 +487,139 @@ export function gitConfigView(worktree: string, env: Readonly<Record<string, str
     }
   }
   return { files: [...files], includes: [...includes], hooksPaths: [...hooksPaths], programs: [...programs] };
+}
+
+/**
+ * The host's git asked through a cache: each answer is kept with a fingerprint of every file it
+ * depends on (device, inode, size, mtime and ctime, through and of symlinks; "absent" for files
+ * that do not exist yet) and of the environment git ran with, and reused only while all of them
+ * are unchanged. A run cannot forge a fingerprint: rewriting a file moves its ctime, which no
+ * system call sets back. One cache per sandbox instance; it saves the two `git` processes
+ * (3–5 ms each) of every run in a workspace whose git state did not change.
+ */
+export interface GitCache {
+  configView(worktree: string, env: Readonly<Record<string, string | undefined>>, home: string): GitConfigView | undefined;
+  indexEntries(worktree: string, env: Readonly<Record<string, string | undefined>>): { mode: string; path: string }[];
+}
+
+/** Answers held by one cache before the oldest are dropped. */
+const GIT_CACHE_ENTRIES = 64;
+
+const UNCACHED: GitCache = { configView: gitConfigView, indexEntries };
+
+/** Creates an empty {@link GitCache}. */
+export function createGitCache(): GitCache {
+  const views = new Map<string, { print: string; deps: readonly string[]; view: GitConfigView | undefined }>();
+  const indexes = new Map<string, { print: string; deps: readonly string[]; entries: { mode: string; path: string }[] }>();
+  const remember = <T>(map: Map<string, T>, key: string, value: T): void => {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > GIT_CACHE_ENTRIES) map.delete(map.keys().next().value!);
+  };
+  return {
+    configView(worktree, env, home) {
+      const key = `${worktree}\0${envKey(env)}\0${home}`;
+      const hit = views.get(key);
+      if (hit && fileIdentities(hit.deps).print === hit.print) return hit.view;
+      const started = Date.now();
+      const view = gitConfigView(worktree, env, home);
+      const deps = [...new Set([...configCandidates(worktree, env, home), ...(view?.files ?? []), ...(view?.includes ?? [])])];
+      const { print, newestMs } = fileIdentities(deps);
+      // git's "racy" rule: a file changed around the time git read it may have changed after; such an answer is not kept.
+      if (newestMs < started - RACY_MS) remember(views, key, { print, deps, view });
+      return view;
+    },
+    indexEntries(worktree, env) {
+      const key = `${worktree}\0${envKey(env)}`;
+      const hit = indexes.get(key);
+      if (hit && fileIdentities(hit.deps).print === hit.print) return hit.entries;
+      const started = Date.now();
+      const entries = indexEntries(worktree, env);
+      const deps = indexDependencies(worktree);
+      const { print, newestMs } = fileIdentities(deps);
+      if (newestMs < started - RACY_MS) remember(indexes, key, { print, deps, entries });
+      return entries;
+    },
+  };
+}
+
+/** A file whose ctime is this close to (or after) the moment git was asked is too fresh to cache an answer about. */
+const RACY_MS = 50;
+
+/** The variables that decide what git reads: its own, HOME, XDG_CONFIG_HOME, PATH (which git). */
+function envKey(env: Readonly<Record<string, string | undefined>>): string {
+  return JSON.stringify(Object.keys(env).filter((k) => k.startsWith("GIT_") || k === "HOME" || k === "XDG_CONFIG_HOME" || k === "PATH").sort().map((k) => [k, env[k]]));
+}
+
+/**
+ * What lstat (and, through a symlink, stat) says of each path, or `-` when it is absent; and the
+ * newest ctime among them. ctime moves on every change to a file and no system call sets it back.
+ */
+function fileIdentities(paths: readonly string[]): { print: string; newestMs: number } {
+  let newest = 0n;
+  const id = (s: BigIntStats | undefined): string => {
+    if (!s) return "-";
+    if (s.ctimeNs > newest) newest = s.ctimeNs;
+    return `${s.dev}:${s.ino}:${s.mode}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  };
+  const print = paths
+    .map((p) => {
+      try {
+        const l = lstatSync(p, { bigint: true, throwIfNoEntry: false });
+        return `${id(l)}>${l?.isSymbolicLink() ? id(statSync(p, { bigint: true, throwIfNoEntry: false })) : ""}`;
+      } catch {
+        // unreadable: never equal to a later look, so nothing is reused
+        return `?${Math.random()}`;
+      }
+    })
+    .join("|");
+  return { print, newestMs: Number(newest / 1_000_000n) };
+}
+
+/** The git directory a working tree's `.git` entry leads to (a directory or a `gitdir:` file). */
+function gitDirOf(worktree: string): string | undefined {
+  const index = indexPathOf(join(worktree, ".git"));
+  return index ? dirname(index) : undefined;
+}
+
+/**
+ * Files git's config answer in `worktree` depends on even before it names them: system and global
+ * config (present or not), the `.git` entry, and the git directory's HEAD (`includeIf onbranch:`),
+ * config, config.worktree and commondir, and the common directory's.
+ */
+function configCandidates(worktree: string, env: Readonly<Record<string, string | undefined>>, home: string): string[] {
+  const gitHome = env.HOME ?? home;
+  const xdg = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(gitHome, ".config");
+  const out = ["/etc/gitconfig", "/usr/local/etc/gitconfig", join(xdg, "git", "config"), join(gitHome, ".gitconfig"), join(worktree, ".git")];
+  for (const name of ["GIT_CONFIG_SYSTEM", "GIT_CONFIG_GLOBAL"]) if (env[name]) out.push(resolve(worktree, env[name]!));
+  const dir = gitDirOf(worktree);
+  if (dir) {
+    for (const name of ["HEAD", "config", "config.worktree", "commondir"]) out.push(join(dir, name));
+    const common = readSmallText(join(dir, "commondir"))?.trim();
+    if (common) for (const name of ["config", "config.worktree"]) out.push(join(resolve(dir, common), name));
+  }
+  return out;
+}
+
+/** Files `git ls-files` reads: the `.git` entry, the index and every split-index part beside it. */
+function indexDependencies(worktree: string): string[] {
+  const index = indexPathOf(join(worktree, ".git"));
+  const out = [join(worktree, ".git")];
+  if (!index) return out;
+  out.push(index);
+  try {
+    for (const name of readdirSync(dirname(index))) if (name.startsWith("sharedindex.")) out.push(join(dirname(index), name));
+  } catch {
+    // no git directory: the index is absent too, and its fingerprint says so
+  }
+  return out;
+}
+
+function readSmallText(path: string): string | undefined {
+  try {
+    const st = lstatSync(path);
+    return st.isFile() && st.size <= 4096 ? readFileSync(path, "utf8") : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,9 +5,11 @@ import type { ResolvedLimits } from "./profile.js";
 
 /**
  * Resource limits of a run. cgroups bound the whole tree where the host lets us create them
- * (memory, number of processes, total CPU); rlimits, set by util-linux `prlimit` as the first
- * program inside the sandbox, bound each process (CPU seconds, open files, file size, no core
- * dumps, and address space / process count when no cgroup does it).
+ * (memory, number of processes, total CPU); rlimits bound each process (CPU seconds, open files,
+ * file size, no core dumps, and address space / process count when no cgroup does it). They are
+ * set by the shell that joins the run's cgroups (`ulimit`, inherited by bwrap and everything
+ * inside), or by util-linux `prlimit` as the first program inside the sandbox where there is no
+ * such shell or the process count falls back to RLIMIT_NPROC.
  *
  * Only cgroup v1 hierarchies are driven today; on a v2-only host the rlimit fallbacks apply and
  * `gatehouse doctor` says so.
@@ -236,4 +238,26 @@ export function prlimitArgs(limits: ResolvedLimits, fallbacks: { readonly addres
   if (fallbacks.addressSpace) args.push(`--as=${limits.memoryMb * mb}:${limits.memoryMb * mb}`);
   if (fallbacks.processes) args.push(`--nproc=${limits.processes}:${limits.processes}`);
   return args;
+}
+
+/**
+ * The same rlimits as {@link prlimitArgs}, as dash/POSIX `ulimit` built-ins for the shell that
+ * joins the run's cgroups before it execs bwrap: the limits are inherited by bwrap and everything
+ * inside, and the run saves the exec of `prlimit`. Undefined when the process count needs the
+ * rlimit fallback: RLIMIT_NPROC counts the user's processes in the namespace where it is set, so it
+ * stays with `prlimit` inside the sandbox. `ulimit -f` counts 512-byte blocks, `-v` KiB.
+ */
+export function ulimitScript(limits: ResolvedLimits, fallbacks: { readonly addressSpace: boolean; readonly processes: boolean }): string | undefined {
+  if (fallbacks.processes) return undefined;
+  const mb = 1024 * 1024;
+  const steps = [
+    // Soft before hard: each call must leave soft <= hard.
+    `ulimit -S -t ${limits.cpuSeconds}`,
+    `ulimit -H -t ${limits.cpuSeconds + 2}`,
+    `ulimit -n ${limits.openFiles}`,
+    `ulimit -f ${(limits.fileSizeMb * mb) / 512}`,
+    "ulimit -c 0",
+  ];
+  if (fallbacks.addressSpace) steps.push(`ulimit -v ${limits.memoryMb * 1024}`);
+  return steps.map((s) => `${s} || exit 125`).join("; ");
 }

@@ -11,9 +11,9 @@ import { BWRAP_MIN_VERSION, probeHost, type HostCapabilities } from "./doctor.js
 import { buildEnvironment } from "./environment.js";
 import { SandboxError } from "./errors.js";
 import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
-import { checkGitDirs, snapshotGitDirs, snapshotIndexes } from "./gitguard.js";
+import { checkGitDirs, createGitCache, snapshotGitDirs, snapshotIndexes } from "./gitguard.js";
 import { openPinRegistry } from "./pins.js";
-import { createRunCgroups, prlimitArgs, type RunCgroups } from "./limits.js";
+import { createRunCgroups, prlimitArgs, ulimitScript, type RunCgroups } from "./limits.js";
 import { bridgeToTcp, PROXY_PORT, startForwarder, type Forwarder } from "./network.js";
 import { profileNamesOf, profilesOf, type ResolvedProfile, type SandboxPolicy } from "./profile.js";
 import { buildSeccompFilter } from "./seccomp.js";
@@ -154,6 +154,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   // The egress proxy a `network` widening leads to is part of what the approver approves.
   const policyDigest = (): string =>
     (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null, proxy: deps.proxy ?? null })) as unknown)));
+  // What the host's git said about each workspace, reused while its files are unchanged.
+  const gitCache = createGitCache();
   const hiddenFiles = (deps.hiddenFiles ?? []).flatMap((f) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`]);
 
   async function run(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -322,6 +324,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         runDir,
         homeSizeBytes: Math.min(limits.memoryMb, 1024) * 1024 * 1024,
         gitEnv,
+        gitCache,
         exactPaths,
         extraDenied: hiddenFiles,
       });
@@ -352,11 +355,14 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         Object.assign(owned, { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, ALL_PROXY: proxy, NO_PROXY: "", no_proxy: "" });
       }
       const env = buildEnvironment(hostEnv, profile.envAllow, profile.envSet, owned);
-      const inner = [host.prlimit!, ...prlimitArgs(limits, { addressSpace: !cgroups?.hasMemory, processes: !cgroups?.hasPids }), "--", ...command];
+      const fallbacks = { addressSpace: !cgroups?.hasMemory, processes: !cgroups?.hasPids };
+      // With cgroups, a shell joins them before it execs bwrap, so nothing escapes accounting; it
+      // sets the rlimits too (inherited by everything inside). Without, prlimit runs first inside.
+      const ulimits = cgroups ? ulimitScript(limits, fallbacks) : undefined;
+      const inner = ulimits ? [...command] : [host.prlimit!, ...prlimitArgs(limits, fallbacks), "--", ...command];
       const bwrapArgs = buildBwrapArgs({ mounts, cwd: plan.cwd, network: profile.network, block: networked, argv: inner });
-      // The first process joins the run's cgroups itself, before exec, so nothing escapes accounting.
       const [file, argv] = cgroups
-        ? ["/bin/sh", ["-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"', "sh", ...cgroups.procsFiles, "--", host.bwrap!.path, ...bwrapArgs]]
+        ? ["/bin/sh", ["-c", `${ulimits ? `${ulimits}; ` : ""}while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`, "sh", ...cgroups.procsFiles, "--", host.bwrap!.path, ...bwrapArgs]]
         : [host.bwrap!.path, bwrapArgs];
       // The filter goes to bwrap as a read-only file descriptor, not a pipe: a pipe written after
       // an early bwrap exit raises EPIPE (an unhandled stream error would crash the caller), and a
@@ -406,6 +412,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
           env: gitEnv,
           indexes: indexSnapshot,
           placeholders: plan.placeholders.map((p) => p.path),
+          cache: gitCache,
         });
       } catch (error) {
         throw new SandboxError("git-check-failed", `the command ran, but the check of its git directories after the run failed: ${error instanceof Error ? error.message : String(error)}`, `inspect ${plan.gitDirs.map((d) => `\`${d}\``).join(", ")} for planted files (commondir, config.worktree, rebase-*) before running git there`);
@@ -477,9 +484,15 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       // run finishes last.
       const groups = cgroups;
       const planned = plan;
-      const cleanup = (async () => {
-        await Promise.resolve();
+      // Placeholders go before the caller has the result: after run() the host holds none of them.
+      try {
         if (planned) pins.release(runId, planned.placeholders);
+      } catch {
+        // left for the registry: the last run in that directory removes them
+      }
+      const cleanup = (async () => {
+        // After the caller has its result (a macrotask later), not in the same microtask run.
+        await new Promise((r) => setImmediate(r));
         if (groups) {
           groups.killAll();
           await removeWithRetry(groups);
