@@ -89,6 +89,33 @@ describe("filesystem escapes", () => {
   });
 
   it.each([
+    { name: "~/.ssh/id_ed25519", path: () => `${fx.home}/.ssh/id_ed25519` },
+    { name: "~/.aws/credentials", path: () => `${fx.home}/.aws/credentials` },
+    { name: "the audit database", path: () => `${fx.dataDir}/audit.db` },
+  ])("a silent read of $name (errors swallowed, nothing printed) is still reported, from its decoy", async ({ path }) => {
+    const { result, stdout, stderr } = await runIn(sandbox, py(`try:\n    print(open(${JSON.stringify(path())}).read())\nexcept Exception:\n    pass`), { cwd: fx.work });
+    expect(result.exitCode).toBe(0);
+    expect(stdout).toBe("");
+    expect(stderr).toBe("");
+    expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-read", path: path(), evidence: "decoy" }));
+  });
+
+  it("a silent listing of ~/.ssh and a key planted there are reported, and nothing reaches the host", async () => {
+    const { result } = await runIn(sandbox, py(`import os\nos.listdir(${JSON.stringify(`${fx.home}/.ssh`)})\nopen(${JSON.stringify(`${fx.home}/.ssh/authorized_keys`)}, "w").write("ssh-ed25519 AAAA evil")`), { cwd: fx.work });
+    expect(result.exitCode).toBe(0);
+    expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-read", path: `${fx.home}/.ssh`, evidence: "decoy" }));
+    expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-write", path: `${fx.home}/.ssh/authorized_keys`, evidence: "decoy" }));
+    expect(existsSync(join(fx.home, ".ssh", "authorized_keys"))).toBe(false);
+  });
+
+  it("ordinary work that never looks at credentials reports nothing", async () => {
+    const { result } = await runIn(sandbox, sh("ls -la ~ >/dev/null && git status >/dev/null && echo hi > /tmp/x && cat /tmp/x"), { cwd: fx.work });
+    expect(result.exitCode).toBe(0);
+    // (the fixture's planted hard link is reported before every run, by the runner)
+    expect(result.violations.filter((v) => v.evidence !== "runner")).toEqual([]);
+  });
+
+  it.each([
     { name: "the SSH key", path: () => `${fx.home}/.ssh/id_ed25519`, secret: SSH_SECRET },
     { name: "the audit database", path: () => `${fx.dataDir}/audit.db`, secret: AUDIT_SECRET },
   ])("a profile that shows the home directory still masks $name", async ({ path, secret }) => {

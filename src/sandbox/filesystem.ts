@@ -1,6 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SandboxError } from "./errors.js";
+import { DATA_DIR_DECOYS, HOME_DECOYS, plantDecoy, type Decoy } from "./decoys.js";
 import { gitConfigView, type GitCache } from "./gitguard.js";
 
 /**
@@ -12,6 +13,10 @@ import { gitConfigView, type GitCache } from "./gitguard.js";
  * absent. So an unknown secret file (a token in ~/.config/something) is hidden without being
  * listed, and so are host Unix sockets (docker.sock, the ssh agent, D-Bus), which a read-only
  * mount would not stop (connect() ignores MS_RDONLY).
+ *
+ * Where a credential directory would be in the empty home (`~/.ssh`, `~/.aws`, …) and where the
+ * data directory would be, a decoy stands (decoys.ts), so a read there is reported even when the
+ * program stays silent.
  *
  * Inside that view the plan then masks what must never be read (the deny list, `.env` files,
  * the Gatehouse data directory, hard links to denied files) and pins what must never be written
@@ -119,6 +124,8 @@ export interface FilesystemPlan {
   readonly writableRoots: readonly string[];
   /** Stand-in directories in the run directory made traversable-only (chmod back before removing). */
   readonly standIns: readonly string[];
+  /** Decoys planted where hidden credential directories would be (see decoys.ts). */
+  readonly decoys: readonly Decoy[];
 }
 
 /** What the plan needs to know. */
@@ -150,6 +157,8 @@ export interface FilesystemInput {
   readonly exactPaths?: readonly string[];
   /** More files never visible (the approvals database, its journal files); refused inside a writable root. */
   readonly extraDenied?: readonly string[];
+  /** Plant decoys where hidden credential directories would be (only where access times work: `decoysWork`). */
+  readonly decoys?: boolean;
 }
 
 const isWithin = (child: string, parent: string): boolean => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
@@ -280,6 +289,20 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
 
   const writableRoots = [...(input.workdirAccess === "read-write" ? [workdir] : []), ...writable];
   const visibleRoots = [workdir, ...readable, ...writable, ...SYSTEM_PATHS];
+
+  // Decoys where a credential directory is hidden: neither visible through a root the profile
+  // names nor holding one (those are masked below, or bound into the view).
+  const decoys: Decoy[] = [];
+  if (input.decoys) {
+    const places: [string, readonly string[]][] = [...Object.entries(HOME_DECOYS).map(([rel, names]): [string, readonly string[]] => [join(home, rel), names]), [resolve(input.dataDir), DATA_DIR_DECOYS]];
+    for (const [dest, names] of places) {
+      if (visibleRoots.some((r) => isWithin(dest, r) || isWithin(r, dest))) continue;
+      if (dest === "/" || (!isWithin(dest, home) && FORBIDDEN_WORKDIR_ROOTS.some((r) => isWithin(dest, r)))) continue;
+      const decoy = plantDecoy(join(input.runDir, `decoy-${decoys.length}`), dest, names);
+      decoys.push(decoy);
+      mounts.push({ op: "bind", src: decoy.hostDir, dest });
+    }
+  }
   const explicit = [...readable, ...writable];
 
   // Deny list: mask what is visible unless the profile named exactly that path (or one inside it).
@@ -421,7 +444,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
 
   const hiddenRoots = [home, "/run", "/var", "/home", "/root", "/mnt", "/media", "/srv", "/proc/1/root", input.dataDir];
   const gitWorktrees = [...new Set([...gitEntries].map((g) => g.slice(0, g.lastIndexOf(sep)) || "/"))].filter((t) => writableRoots.some((r) => isWithin(t, r))).sort();
-  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots, gitDirs, standIns, gitWorktrees, gitEntries: [...gitEntries], writableRoots };
+  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots, gitDirs, standIns, gitWorktrees, gitEntries: [...gitEntries], writableRoots, decoys };
 }
 
 function sshHostKeys(): string[] {

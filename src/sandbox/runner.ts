@@ -11,6 +11,7 @@ import { BWRAP_MIN_VERSION, probeHost, type HostCapabilities } from "./doctor.js
 import { buildEnvironment } from "./environment.js";
 import { SandboxError } from "./errors.js";
 import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
+import { decoysWork, inspectDecoys } from "./decoys.js";
 import { checkGitDirs, createGitCache, snapshotGitDirs, snapshotIndexes } from "./gitguard.js";
 import { openPinRegistry } from "./pins.js";
 import { createRunCgroups, prlimitArgs, ulimitScript, type RunCgroups } from "./limits.js";
@@ -156,6 +157,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null, proxy: deps.proxy ?? null })) as unknown)));
   // What the host's git said about each workspace, reused while its files are unchanged.
   const gitCache = createGitCache();
+  // Decoys need access times where the run directories live; learned once, on the first run.
+  let decoysOn: boolean | undefined;
   const hiddenFiles = (deps.hiddenFiles ?? []).flatMap((f) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`]);
 
   async function run(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -325,6 +328,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         homeSizeBytes: Math.min(limits.memoryMb, 1024) * 1024 * 1024,
         gitEnv,
         gitCache,
+        decoys: (decoysOn ??= decoysWork(deps.tmpRoot ?? tmpdir())),
         exactPaths,
         extraDenied: hiddenFiles,
       });
@@ -417,6 +421,13 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       } catch (error) {
         throw new SandboxError("git-check-failed", `the command ran, but the check of its git directories after the run failed: ${error instanceof Error ? error.message : String(error)}`, `inspect ${plan.gitDirs.map((d) => `\`${d}\``).join(", ")} for planted files (commondir, config.worktree, rebase-*) before running git there`);
       }
+      // After the git check, which waited for the run's last processes where it had to.
+      for (const f of inspectDecoys(plan.decoys)) {
+        const v: Violation = { ...f, evidence: "decoy" };
+        outcome.violations.push(v);
+        outcome.reported.add(v);
+        options.onViolation?.(v, runId);
+      }
       for (const f of gitFindings) {
         const v: Violation = { kind: "denied-write", path: f.path, detail: f.detail, evidence: "runner" };
         outcome.violations.push(v);
@@ -452,7 +463,9 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
           return path;
         }
       };
-      violations.push(...classifyStderr(outcome.stderrHead, { cwd: plan.cwd, hidden: plan.hiddenRoots, denied: deniedPaths, protected: plan.pinned, resolve: resolveOnHost }));
+      // A decoy already told of a read there, with better evidence than the program's own words.
+      const seenOnDecoys = new Set(outcome.violations.filter((v) => v.evidence === "decoy" && v.kind === "denied-read").map((v) => v.path));
+      violations.push(...classifyStderr(outcome.stderrHead, { cwd: plan.cwd, hidden: plan.hiddenRoots, denied: deniedPaths, protected: plan.pinned, resolve: resolveOnHost }).filter((v) => !(v.kind === "denied-read" && seenOnDecoys.has(v.path))));
       const unique = dedupe(violations);
       for (const v of unique) if (!outcome.reported.has(v)) options.onViolation?.(v, runId);
       return {
@@ -499,7 +512,11 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         }
         // Stand-ins for denied directories are execute-only; make them removable first.
         for (const d of planned?.standIns ?? []) restoreModes(d);
-        await rm(runDir, { recursive: true, force: true, maxRetries: 3 });
+        await rm(runDir, { recursive: true, force: true, maxRetries: 3 }).catch(async () => {
+          // The run can chmod what it wrote (in /tmp, in a decoy) so that its owner cannot remove it.
+          restoreModes(runDir);
+          await rm(runDir, { recursive: true, force: true, maxRetries: 3 });
+        });
       })().catch(() => undefined);
       pending.add(cleanup);
       void cleanup.finally(() => pending.delete(cleanup));

@@ -5,6 +5,8 @@ import { isAbsolute, normalize, sep } from "node:path";
  * - `runner`: Gatehouse itself stopped it (timeout, output cap, masked path found before the run);
  * - `kernel`: a counter the kernel keeps (OOM kills, refused forks) or the signal that ended the run;
  * - `proxy`: the in-namespace forwarder saw it (DNS lookups);
+ * - `decoy`: the kernel's access time on a decoy planted where a hidden credential directory would
+ *   be (decoys.ts): the program looked there, whatever it printed;
  * - `stderr`: read from the program's own error output. The denial never depends on this report:
  *   a program that swallows its errors is still denied, it just goes unreported.
  */
@@ -13,7 +15,7 @@ export interface Violation {
   readonly limit?: "timeout" | "cpu" | "memory" | "processes" | "output" | "file-size";
   readonly path?: string;
   readonly detail: string;
-  readonly evidence: "runner" | "kernel" | "proxy" | "stderr";
+  readonly evidence: "runner" | "kernel" | "proxy" | "decoy" | "stderr";
 }
 
 /** The first lines of stderr the classifier reads; a flood cannot make classification slow. */

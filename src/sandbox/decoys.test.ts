@@ -1,0 +1,56 @@
+import { lstatSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { decoysWork, inspectDecoys, plantDecoy } from "./decoys.js";
+
+let root = "";
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "gh-decoys-"));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+/** Follows a path the way a reader would, failing as the run's reads fail. */
+const follow = (path: string): void => {
+  try {
+    lstatSync(join(path, "x"));
+  } catch {
+    // ENOENT: the link leads nowhere
+  }
+};
+
+describe("decoys", () => {
+  it("access times work on this host's temp directory (the sandbox relies on it here)", () => {
+    expect(decoysWork(root)).toBe(true);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("an untouched decoy tells nothing", () => {
+    const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa", "id_ed25519"]);
+    expect(inspectDecoys([d])).toEqual([]);
+    // inspecting does not itself move the times
+    expect(inspectDecoys([d])).toEqual([]);
+  });
+
+  it("following a link is a denied read of that path; listing the directory is one of the directory", () => {
+    const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa", "id_ed25519"]);
+    follow(join(d.hostDir, "id_ed25519"));
+    expect(inspectDecoys([d])).toEqual([{ kind: "denied-read", path: "/home/u/.ssh/id_ed25519", detail: expect.stringContaining("opened or looked up") }]);
+    readdirSync(d.hostDir);
+    expect(inspectDecoys([d]).map((f) => `${f.kind} ${f.path}`)).toEqual(["denied-read /home/u/.ssh", "denied-read /home/u/.ssh/id_ed25519"]);
+  });
+
+  it("new, removed and replaced entries are denied writes; a replacement link is never followed", () => {
+    const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa", "id_ed25519"]);
+    const secret = join(root, "host-secret");
+    writeFileSync(secret, "s");
+    writeFileSync(join(d.hostDir, "authorized_keys"), "ssh-ed25519 AAAA evil");
+    unlinkSync(join(d.hostDir, "id_rsa"));
+    symlinkSync(secret, join(d.hostDir, "id_rsa"));
+    unlinkSync(join(d.hostDir, "id_ed25519"));
+    const atimeBefore = lstatSync(secret).atimeMs;
+    const found = inspectDecoys([d]).map((f) => `${f.kind} ${f.path}`);
+    expect(found).toEqual(["denied-write /home/u/.ssh/id_rsa", "denied-write /home/u/.ssh/id_ed25519", "denied-write /home/u/.ssh/authorized_keys"]);
+    expect(lstatSync(secret).atimeMs).toBe(atimeBefore);
+  });
+});
