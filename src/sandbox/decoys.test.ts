@@ -1,4 +1,5 @@
-import { lstatSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -19,7 +20,29 @@ const follow = (path: string): void => {
   }
 };
 
+/** Mounting needs root or a user namespace with CAP_SYS_ADMIN (`unshare -m`). */
+const canMount = (() => {
+  try {
+    execFileSync("unshare", ["-m", "true"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 describe("decoys", () => {
+  it.skipIf(!canMount)("the atime probe says no on a noatime file system (the runner then plants no decoys that could never fire) and yes on relatime", () => {
+    const mnt = join(root, "mnt");
+    mkdirSync(mnt);
+    const probe = `import { decoysWork } from ${JSON.stringify(new URL("./decoys.ts", import.meta.url).pathname)}; console.log(JSON.stringify(decoysWork(process.argv[1])));`;
+    const run = (options: string): string => {
+      const r = spawnSync("unshare", ["-m", "sh", "-c", `mount -t tmpfs -o ${options} tmpfs "$1" && exec "$2" --import tsx --input-type=module -e "$3" "$1"`, "sh", mnt, process.execPath, probe], { encoding: "utf8", timeout: 30_000 });
+      return `${r.stdout.trim()}${r.stderr.trim()}`;
+    };
+    expect(run("noatime")).toBe("false");
+    expect(run("relatime")).toBe("true");
+  });
+
   it("access times work on this host's temp directory (the sandbox relies on it here)", () => {
     expect(decoysWork(root)).toBe(true);
     expect(readdirSync(root)).toEqual([]);

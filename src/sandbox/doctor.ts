@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { arch, platform } from "node:os";
+import { arch, platform, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { decoysWork } from "./decoys.js";
 import { probeCgroups, rlimitNprocEnforced, type CgroupHost } from "./limits.js";
 import { SECCOMP_ARCHES } from "./seccomp.js";
 
@@ -127,6 +128,8 @@ export function probeHost(options: { readonly spawnChecks?: boolean } = {}): Hos
   }
   if (!cgroups.writable.memory) warnings.push("no writable memory cgroup: memory is limited per process (RLIMIT_AS), not for the run as a whole");
   if (!cgroups.writable.cpuacct) warnings.push("no writable cpuacct cgroup: CPU time is limited per process, and not reported");
+  // Only the doctor asks (spawn checks on): the runner learns it itself, where its run directories live.
+  if (spawnChecks && !decoysWork(tmpdir())) warnings.push(`access times do not move in ${tmpdir()} (noatime?): no decoys are planted, so a silent read of a credential directory goes unreported`);
   if (runningAsRoot) warnings.push("running as root: sandboxed processes are uid 0 outside the namespace, held by dropped capabilities, read-only mounts, NO_NEW_PRIVS and seccomp");
   return {
     platform: platform(),
