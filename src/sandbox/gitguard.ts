@@ -591,7 +591,7 @@ function configCandidates(worktree: string, env: Readonly<Record<string, string 
   const gitHome = env.HOME ?? home;
   const xdg = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(gitHome, ".config");
   const out = ["/etc/gitconfig", "/usr/local/etc/gitconfig", join(xdg, "git", "config"), join(gitHome, ".gitconfig"), join(worktree, ".git")];
-  for (const name of ["GIT_CONFIG_SYSTEM", "GIT_CONFIG_GLOBAL"]) if (env[name]) out.push(resolve(worktree, env[name]!));
+  for (const name of ["GIT_CONFIG_SYSTEM", "GIT_CONFIG_GLOBAL"]) if (env[name]) out.push(resolve(worktree, env[name]));
   const dir = gitDirOf(worktree);
   if (dir) {
     for (const name of ["HEAD", "config", "config.worktree", "commondir"]) out.push(join(dir, name));
