@@ -490,11 +490,11 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       throw new SandboxError("setup-failed", `the sandbox could not be set up: ${error instanceof Error ? error.message : String(error)}`, "run `gatehouse doctor`");
     } finally {
       bridge?.close();
-      // The tree is already dead (its PID namespace went with bwrap); removing the placeholders,
-      // the cgroups and the per-run directory waits on the kernel and the disk, so it finishes
-      // after the result. drain() waits for it. A placeholder still in place meanwhile is safe:
-      // a later run in the same directory pins it too, and the registry leaves it to whichever
-      // run finishes last.
+      // The tree is already dead (its PID namespace went with bwrap). Placeholders in the
+      // caller's directories go now (the registry leaves one that a concurrent run in the same
+      // directory still pins to whichever run finishes last); removing the cgroups and the
+      // per-run directory waits on the kernel and the disk, so it finishes after the result, and
+      // drain() waits for it.
       const groups = cgroups;
       const planned = plan;
       // Placeholders go before the caller has the result: after run() the host holds none of them.
