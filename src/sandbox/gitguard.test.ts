@@ -76,68 +76,58 @@ describe("index paths git must never write", () => {
   });
 });
 
-describe("git answer cache", () => {
+describe("git config answer cache", () => {
   const env = { PATH: process.env.PATH, HOME: "/nonexistent-gatehouse-home" };
-  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 120));
   const repo = (): string => {
     const dir = join(root, "repo");
     mkdirSync(dir);
     execFileSync("git", ["init", "-q"], { cwd: dir, env });
-    writeFileSync(join(dir, "a.txt"), "a\n");
-    execFileSync("git", ["add", "a.txt"], { cwd: dir, env });
     return dir;
   };
+  const idle = (): boolean => false;
 
-  it("reuses git's config answer while no file it depends on changed, and asks again when one did", async () => {
+  it("reuses git's answer while every file it depends on has the same content, and asks again when one changed", () => {
     const dir = repo();
-    await settle();
-    const cache = createGitCache();
+    const cache = createGitCache(idle);
     const first = cache.configView(dir, env, env.HOME);
     expect(cache.configView(dir, env, env.HOME)).toBe(first);
-    // An include added to the repository's config (its ctime moves) is seen at once.
-    writeFileSync(join(dir, ".git", "config"), `${readFileSync(join(dir, ".git", "config"), "utf8")}[include]\n\tpath = ../inc.cfg\n`);
+    // Same bytes written again (new mtime and ctime): content decides, so still the same answer.
+    const config = join(dir, ".git", "config");
+    writeFileSync(config, readFileSync(config));
+    expect(cache.configView(dir, env, env.HOME)).toBe(first);
+    writeFileSync(config, `${readFileSync(config, "utf8")}[include]\n\tpath = ../inc.cfg\n`);
     const second = cache.configView(dir, env, env.HOME);
     expect(second).not.toBe(first);
     expect(second?.includes).toContain(join(dir, "inc.cfg"));
-    // The include target did not exist; creating it later (with a hooksPath) is seen too.
-    await settle();
-    const third = cache.configView(dir, env, env.HOME);
-    expect(cache.configView(dir, env, env.HOME)).toBe(third);
+    expect(cache.configView(dir, env, env.HOME)).toBe(second);
+    // The include target did not exist; creating it (with a hooksPath) is seen at once.
     writeFileSync(join(dir, "inc.cfg"), "[core]\n\thooksPath = evil-hooks\n");
     expect(cache.configView(dir, env, env.HOME)?.hooksPaths).toEqual([join(dir, "evil-hooks")]);
   });
 
-  it("a global config that appears after the first answer invalidates it", async () => {
+  it("a global config that appears after the first answer, or a HEAD that moves (includeIf onbranch), invalidates it", () => {
     const dir = repo();
     const home = join(root, "home");
     mkdirSync(home);
     const withHome = { ...env, HOME: home };
-    await settle();
-    const cache = createGitCache();
+    const cache = createGitCache(idle);
     const first = cache.configView(dir, withHome, home);
     expect(cache.configView(dir, withHome, home)).toBe(first);
-    writeFileSync(join(home, ".gitconfig"), "[core]\n\thooksPath = ~/global-hooks\n");
-    expect(cache.configView(dir, withHome, home)?.hooksPaths).toEqual([join(home, "global-hooks")]);
+    writeFileSync(join(home, ".gitconfig"), "[includeIf \"onbranch:evil\"]\n\tpath = ~/onbranch.cfg\n");
+    writeFileSync(join(home, "onbranch.cfg"), "[core]\n\thooksPath = ~/branch-hooks\n");
+    expect(cache.configView(dir, withHome, home)?.hooksPaths).toEqual([]);
+    writeFileSync(join(dir, ".git", "HEAD"), "ref: refs/heads/evil\n");
+    expect(cache.configView(dir, withHome, home)?.hooksPaths).toEqual([join(home, "branch-hooks")]);
   });
 
-  it("does not keep an answer about files changed just before git read them (git's racy rule)", () => {
+  it("keeps nothing learned while another run of the sandbox is live (it could change a file between git's read and the hash)", () => {
     const dir = repo();
-    const cache = createGitCache();
+    let live = true;
+    const cache = createGitCache(() => live);
     const first = cache.configView(dir, env, env.HOME);
     expect(cache.configView(dir, env, env.HOME)).not.toBe(first);
-    const entries = cache.indexEntries(dir, env);
-    expect(cache.indexEntries(dir, env)).not.toBe(entries);
-  });
-
-  it("reuses the index listing until the index is rewritten", async () => {
-    const dir = repo();
-    await settle();
-    const cache = createGitCache();
-    const first = cache.indexEntries(dir, env);
-    expect(first.map((e) => e.path)).toEqual(["a.txt"]);
-    expect(cache.indexEntries(dir, env)).toBe(first);
-    writeFileSync(join(dir, "b.txt"), "b\n");
-    execFileSync("git", ["add", "b.txt"], { cwd: dir, env });
-    expect(cache.indexEntries(dir, env).map((e) => e.path)).toEqual(["a.txt", "b.txt"]);
+    live = false;
+    const third = cache.configView(dir, env, env.HOME);
+    expect(cache.configView(dir, env, env.HOME)).toBe(third);
   });
 });

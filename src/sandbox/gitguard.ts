@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, type BigIntStats, type Stats } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, readlinkSync, renameSync, rmSync, statSync, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 
 /**
@@ -161,8 +162,6 @@ export interface NestedRepoCheck {
   readonly indexes?: readonly IndexSnapshot[];
   /** Paths the plan created as placeholders (a `.git` placeholder is no planted repository). */
   readonly placeholders?: readonly string[];
-  /** Answers of the host's git remembered from earlier runs (see {@link createGitCache}). */
-  readonly cache?: GitCache;
 }
 
 /** A working tree's index file and where its pre-run bytes were copied (undefined: there was none). */
@@ -229,7 +228,7 @@ export function forbiddenIndexPath(path: string): string | undefined {
 }
 
 /** The index entries of `worktree` (`git ls-files --stage -z` of the host's git, hooks and fsmonitor off). */
-export function indexEntries(worktree: string, env: Readonly<Record<string, string | undefined>>): { mode: string; path: string }[] {
+function indexEntries(worktree: string, env: Readonly<Record<string, string | undefined>>): { mode: string; path: string }[] {
   let out: string;
   const clean = { ...env };
   for (const name of ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES"]) delete clean[name];
@@ -386,7 +385,7 @@ export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: s
   const indexes = new Map((nested.indexes ?? []).map((i) => [i.worktree, i]));
   for (const worktree of nested.worktrees) {
     let bad: string | undefined;
-    for (const { mode, path } of (nested.cache ?? UNCACHED).indexEntries(worktree, nested.env)) {
+    for (const { mode, path } of indexEntries(worktree, nested.env)) {
       const why = forbiddenIndexPath(path);
       if (why !== undefined) {
         bad ??= `${why} in \`${path}\``;
@@ -490,61 +489,49 @@ export function gitConfigView(worktree: string, env: Readonly<Record<string, str
 }
 
 /**
- * The host's git asked through a cache: each answer is kept with a fingerprint of every file it
- * depends on (device, inode, size, mtime and ctime, through and of symlinks; "absent" for files
- * that do not exist yet) and of the environment git ran with, and reused only while all of them
- * are unchanged. A run cannot forge a fingerprint: rewriting a file moves its ctime, which no
- * system call sets back. One cache per sandbox instance; it saves the two `git` processes
- * (3–5 ms each) of every run in a workspace whose git state did not change.
+ * The host's `git config` view of a working tree, asked through a cache. An answer is kept with
+ * the SHA-256 of every file it depends on (system and global config, present or not, the `.git`
+ * entry, HEAD for `includeIf onbranch:`, the git directory's and common directory's config,
+ * `config.worktree`, `commondir`, every file git read and every include target, present or not)
+ * and of the environment git ran with, and reused only while all of them hash the same. Content,
+ * not timestamps: a write through a shared mapping can change a file without moving its ctime.
+ *
+ * An answer is only kept when it was learned while no other run of the same sandbox was live
+ * (`othersLive`): between git reading a file and the hash, only the host (trusted) could change it.
+ * A "git is not installed" answer is never kept. The post-run index check (`git ls-files`) is not
+ * cached at all: it is the check that catches a planted index, and a run writes the index.
  */
 export interface GitCache {
   configView(worktree: string, env: Readonly<Record<string, string | undefined>>, home: string): GitConfigView | undefined;
-  indexEntries(worktree: string, env: Readonly<Record<string, string | undefined>>): { mode: string; path: string }[];
 }
 
 /** Answers held by one cache before the oldest are dropped. */
 const GIT_CACHE_ENTRIES = 64;
 
-const UNCACHED: GitCache = { configView: gitConfigView, indexEntries };
+/** Dependencies larger than this are not hashed; the answer about them is not kept. */
+const MAX_HASHED_BYTES = 1024 * 1024;
 
-/** Creates an empty {@link GitCache}. */
-export function createGitCache(): GitCache {
-  const views = new Map<string, { print: string; deps: readonly string[]; view: GitConfigView | undefined }>();
-  const indexes = new Map<string, { print: string; deps: readonly string[]; entries: { mode: string; path: string }[] }>();
-  const remember = <T>(map: Map<string, T>, key: string, value: T): void => {
-    map.delete(key);
-    map.set(key, value);
-    if (map.size > GIT_CACHE_ENTRIES) map.delete(map.keys().next().value!);
-  };
+/** Creates an empty {@link GitCache}; `othersLive` says whether another run of this sandbox may be writing now. */
+export function createGitCache(othersLive: () => boolean): GitCache {
+  const views = new Map<string, { print: string; deps: readonly string[]; view: GitConfigView }>();
   return {
     configView(worktree, env, home) {
       const key = `${worktree}\0${envKey(env)}\0${home}`;
       const hit = views.get(key);
-      if (hit && fileIdentities(hit.deps).print === hit.print) return hit.view;
-      const started = Date.now();
+      if (hit && contentPrint(hit.deps) === hit.print) return hit.view;
+      views.delete(key);
+      const busy = othersLive();
       const view = gitConfigView(worktree, env, home);
-      const deps = [...new Set([...configCandidates(worktree, env, home), ...(view?.files ?? []), ...(view?.includes ?? [])])];
-      const { print, newestMs } = fileIdentities(deps);
-      // git's "racy" rule: a file changed around the time git read it may have changed after; such an answer is not kept.
-      if (newestMs < started - RACY_MS) remember(views, key, { print, deps, view });
+      if (view === undefined || busy || othersLive()) return view;
+      const deps = [...new Set([...configCandidates(worktree, env, home), ...view.files, ...view.includes])];
+      const print = contentPrint(deps);
+      if (print === undefined) return view;
+      views.set(key, { print, deps, view });
+      if (views.size > GIT_CACHE_ENTRIES) views.delete(views.keys().next().value!);
       return view;
-    },
-    indexEntries(worktree, env) {
-      const key = `${worktree}\0${envKey(env)}`;
-      const hit = indexes.get(key);
-      if (hit && fileIdentities(hit.deps).print === hit.print) return hit.entries;
-      const started = Date.now();
-      const entries = indexEntries(worktree, env);
-      const deps = indexDependencies(worktree);
-      const { print, newestMs } = fileIdentities(deps);
-      if (newestMs < started - RACY_MS) remember(indexes, key, { print, deps, entries });
-      return entries;
     },
   };
 }
-
-/** A file whose ctime is this close to (or after) the moment git was asked is too fresh to cache an answer about. */
-const RACY_MS = 50;
 
 /** The variables that decide what git reads: its own, HOME, XDG_CONFIG_HOME, PATH (which git). */
 function envKey(env: Readonly<Record<string, string | undefined>>): string {
@@ -552,28 +539,36 @@ function envKey(env: Readonly<Record<string, string | undefined>>): string {
 }
 
 /**
- * What lstat (and, through a symlink, stat) says of each path, or `-` when it is absent; and the
- * newest ctime among them. ctime moves on every change to a file and no system call sets it back.
+ * One entry per path: `-` when absent, a symlink's target plus what it leads to, a regular file's
+ * SHA-256, a directory's mark. Undefined when a file is too large or unreadable (nothing is kept).
  */
-function fileIdentities(paths: readonly string[]): { print: string; newestMs: number } {
-  let newest = 0n;
-  const id = (s: BigIntStats | undefined): string => {
-    if (!s) return "-";
-    if (s.ctimeNs > newest) newest = s.ctimeNs;
-    return `${s.dev}:${s.ino}:${s.mode}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-  };
-  const print = paths
-    .map((p) => {
-      try {
-        const l = lstatSync(p, { bigint: true, throwIfNoEntry: false });
-        return `${id(l)}>${l?.isSymbolicLink() ? id(statSync(p, { bigint: true, throwIfNoEntry: false })) : ""}`;
-      } catch {
-        // unreadable: never equal to a later look, so nothing is reused
-        return `?${Math.random()}`;
+function contentPrint(paths: readonly string[]): string | undefined {
+  const hash = createHash("sha256");
+  for (const p of paths) {
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(p, { throwIfNoEntry: false });
+      hash.update(`${p}\0`);
+      if (!st) {
+        hash.update("-\0");
+        continue;
       }
-    })
-    .join("|");
-  return { print, newestMs: Number(newest / 1_000_000n) };
+      if (st.isSymbolicLink()) {
+        hash.update(`l:${readlinkSync(p)}\0`);
+        st = statSync(p, { throwIfNoEntry: false });
+        if (!st) {
+          hash.update("-\0");
+          continue;
+        }
+      }
+      if (st.isDirectory()) hash.update("d\0");
+      else if (st.isFile() && st.size <= MAX_HASHED_BYTES) hash.update(readFileSync(p)).update("\0f\0");
+      else return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return hash.digest("hex");
 }
 
 /** The git directory a working tree's `.git` entry leads to (a directory or a `gitdir:` file). */
@@ -597,20 +592,6 @@ function configCandidates(worktree: string, env: Readonly<Record<string, string 
     for (const name of ["HEAD", "config", "config.worktree", "commondir"]) out.push(join(dir, name));
     const common = readSmallText(join(dir, "commondir"))?.trim();
     if (common) for (const name of ["config", "config.worktree"]) out.push(join(resolve(dir, common), name));
-  }
-  return out;
-}
-
-/** Files `git ls-files` reads: the `.git` entry, the index and every split-index part beside it. */
-function indexDependencies(worktree: string): string[] {
-  const index = indexPathOf(join(worktree, ".git"));
-  const out = [join(worktree, ".git")];
-  if (!index) return out;
-  out.push(index);
-  try {
-    for (const name of readdirSync(dirname(index))) if (name.startsWith("sharedindex.")) out.push(join(dirname(index), name));
-  } catch {
-    // no git directory: the index is absent too, and its fingerprint says so
   }
   return out;
 }

@@ -155,8 +155,11 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   // The egress proxy a `network` widening leads to is part of what the approver approves.
   const policyDigest = (): string =>
     (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null, proxy: deps.proxy ?? null })) as unknown)));
+  // Runs of this instance between their spawn and the end of their post-run checks: while any is
+  // live, a workspace file may change under git's feet, so nothing git says is cached then.
+  let liveRuns = 0;
   // What the host's git said about each workspace, reused while its files are unchanged.
-  const gitCache = createGitCache();
+  const gitCache = createGitCache(() => liveRuns > 0);
   // Decoys need access times where the run directories live; learned once, on the first run.
   let decoysOn: boolean | undefined;
   const hiddenFiles = (deps.hiddenFiles ?? []).flatMap((f) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`]);
@@ -311,6 +314,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     let plan: FilesystemPlan | undefined;
     let cgroups: RunCgroups | undefined;
     let bridge: { close(): void } | undefined;
+    let counted = false;
     try {
       mkdirSync(join(runDir, "tmp"), { mode: 0o700 });
       plan = planFilesystem({
@@ -375,6 +379,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       writeFileSync(filterFile, seccompFilter, { mode: 0o400 });
       const filterFd = openSync(filterFile, "r");
       let child: ChildProcess;
+      liveRuns++;
+      counted = true;
       try {
         child = spawn(file, argv, { env, stdio: stdioFor(filterFd, networked) });
       } finally {
@@ -416,7 +422,6 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
           env: gitEnv,
           indexes: indexSnapshot,
           placeholders: plan.placeholders.map((p) => p.path),
-          cache: gitCache,
         });
       } catch (error) {
         throw new SandboxError("git-check-failed", `the command ran, but the check of its git directories after the run failed: ${error instanceof Error ? error.message : String(error)}`, `inspect ${plan.gitDirs.map((d) => `\`${d}\``).join(", ")} for planted files (commondir, config.worktree, rebase-*) before running git there`);
@@ -489,6 +494,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       if (error instanceof SandboxError) throw error;
       throw new SandboxError("setup-failed", `the sandbox could not be set up: ${error instanceof Error ? error.message : String(error)}`, "run `gatehouse doctor`");
     } finally {
+      if (counted) liveRuns--;
       bridge?.close();
       // The tree is already dead (its PID namespace went with bwrap). Placeholders in the
       // caller's directories go now (the registry leaves one that a concurrent run in the same
