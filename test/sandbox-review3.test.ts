@@ -136,3 +136,40 @@ describe("what a run plants for host git (third review)", () => {
     expect(result.exitCode).toBe(0);
   });
 });
+
+describe("a `.git` that is a symlink (fourth review)", () => {
+  it("a nested repository whose .git links to a directory in the workspace has its config and hooks pinned", async () => {
+    const dir = repo("symgit");
+    mkdirSync(join(dir, "sub"));
+    git(dir, "init", "-q", "--bare", ".sub-git");
+    git(join(dir, ".sub-git"), "config", "core.bare", "false");
+    execFileSync("ln", ["-s", "../.sub-git", join(dir, "sub", ".git")]);
+    const marker = join(fx.root, "symgit-pwned");
+    const { result } = await runIn(
+      sandbox,
+      sh(`printf '#!/bin/sh\\necho x > ${marker}\\n' > .sub-git/fsmon; chmod +x .sub-git/fsmon; git -C sub config core.fsmonitor "$PWD/.sub-git/fsmon"; printf '#!/bin/sh\\necho x > ${marker}\\n' > .sub-git/hooks/pre-commit`),
+      { cwd: dir },
+    );
+    expect(result.exitCode).not.toBe(0);
+    expect(readFileSync(join(dir, ".sub-git", "config"), "utf8")).not.toContain("fsmonitor");
+    expect(existsSync(join(dir, ".sub-git", "hooks", "pre-commit"))).toBe(false);
+    expect(hostGitRuns(join(dir, "sub"), marker, ["status", "--short"])).toBe(false);
+  });
+
+  it("re-pointing an existing .git symlink at a planted repository is quarantined and reported", async () => {
+    const dir = repo("symgit2");
+    mkdirSync(join(dir, "sub"));
+    git(dir, "init", "-q", "--bare", ".sub-git");
+    git(join(dir, ".sub-git"), "config", "core.bare", "false");
+    execFileSync("ln", ["-s", "../.sub-git", join(dir, "sub", ".git")]);
+    const marker = join(fx.root, "symgit2-pwned");
+    const { result } = await runIn(
+      sandbox,
+      sh(`git init -q --bare .evil && git --git-dir=.evil config core.bare false && printf '#!/bin/sh\\necho x > ${marker}\\n' > .evil/fsmon && chmod +x .evil/fsmon && git --git-dir=.evil config core.fsmonitor "$PWD/.evil/fsmon" && ln -sfn ../.evil sub/.git && echo planted`),
+      { cwd: dir },
+    );
+    expect(result.exitCode).not.toBe(0);
+    expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-write", path: join(dir, "sub", ".git"), evidence: "runner" }));
+    expect(hostGitRuns(join(dir, "sub"), marker, ["status", "--short"])).toBe(false);
+  });
+});

@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SandboxError } from "./errors.js";
 import { DATA_DIR_DECOYS, HOME_DECOYS, plantDecoy, type Decoy } from "./decoys.js";
-import { gitConfigView, type GitCache } from "./gitguard.js";
+import { gitConfigView, gitEntryIdentity, type GitCache } from "./gitguard.js";
 
 /**
  * The filesystem view of a sandboxed run, planned on the host before bubblewrap starts.
@@ -121,6 +121,8 @@ export interface FilesystemPlan {
   /** Working trees of the repositories found in writable roots, and the `.git` entries seen before the run. */
   readonly gitWorktrees: readonly string[];
   readonly gitEntries: readonly string[];
+  /** What each of those `.git` entries was before the run (`gitEntryIdentity`): one replaced or re-pointed is quarantined. */
+  readonly gitEntryIds: ReadonlyMap<string, string>;
   readonly writableRoots: readonly string[];
   /** Stand-in directories in the run directory made traversable-only (chmod back before removing). */
   readonly standIns: readonly string[];
@@ -444,7 +446,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
 
   const hiddenRoots = [home, "/run", "/var", "/home", "/root", "/mnt", "/media", "/srv", "/proc/1/root", input.dataDir];
   const gitWorktrees = [...new Set([...gitEntries].map((g) => g.slice(0, g.lastIndexOf(sep)) || "/"))].filter((t) => writableRoots.some((r) => isWithin(t, r))).sort();
-  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots, gitDirs, standIns, gitWorktrees, gitEntries: [...gitEntries], writableRoots, decoys };
+  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots, gitDirs, standIns, gitWorktrees, gitEntries: [...gitEntries], gitEntryIds: new Map([...gitEntries].map((g) => [g, gitEntryIdentity(g)])), writableRoots, decoys };
 }
 
 function sshHostKeys(): string[] {
@@ -657,8 +659,10 @@ function gitProtectedPaths(
   for (const dotGit of dotGits) {
     const st = lstatOrUndefined(dotGit);
     const top = dotGit.slice(0, dotGit.lastIndexOf(sep)) || "/";
-    if (st?.isDirectory()) enqueue(dotGit, top);
-    else if (st?.isFile()) {
+    // A `.git` symlink (`sub/.git -> ../.sub-git`) is followed like a gitlink: git does.
+    const target = st?.isSymbolicLink() ? statOrUndefined(dotGit) : st;
+    if (target?.isDirectory()) enqueue(dotGit, top);
+    else if (target?.isFile()) {
       // A gitlink (`gitdir: …`, in submodules and worktrees) is pinned too: rewritten, it would
       // point git at hooks the sandbox planted.
       add(dotGit, "file");

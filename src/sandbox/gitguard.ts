@@ -155,6 +155,8 @@ export interface NestedRepoCheck {
   readonly worktrees: readonly string[];
   /** `.git` entries found under the writable roots before the run. */
   readonly before: ReadonlySet<string>;
+  /** Their {@link gitEntryIdentity} before the run; an entry that differs now was replaced or re-pointed. */
+  readonly beforeIds?: ReadonlyMap<string, string>;
   readonly writableRoots: readonly string[];
   readonly sinceMs: number;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -252,6 +254,20 @@ function indexEntries(worktree: string, env: Readonly<Record<string, string | un
     if (tab > 0) entries.push({ mode: record.slice(0, record.indexOf(" ")), path: record.slice(tab + 1) });
   }
   return entries;
+}
+
+/**
+ * What a `.git` entry is: its type and inode, and a symlink's target. Taken before the run for
+ * every `.git` under the writable roots and compared after it.
+ */
+export function gitEntryIdentity(path: string): string {
+  try {
+    const st = lstatSync(path);
+    const type = st.isDirectory() ? "d" : st.isFile() ? "f" : st.isSymbolicLink() ? "l" : "o";
+    return `${type}:${st.dev}:${st.ino}${type === "l" ? `:${readlinkSync(path)}` : ""}`;
+  } catch {
+    return "-";
+  }
 }
 
 /** Entries walked under the writable roots for new `.git` entries before the check gives up (fail closed). */
@@ -364,6 +380,12 @@ export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: s
   for (const root of roots) {
     const found = dotGitsUnder(root, budget);
     for (const dotGit of found.dotGits) {
+      const was = nested.beforeIds?.get(dotGit);
+      if (was !== undefined && was !== gitEntryIdentity(dotGit)) {
+        if (!realParent(dotGit)) throw new Error(`the parent of \`${dotGit}\` is a symlink`);
+        remove(dotGit, "`.git` entry replaced or re-pointed by the run (host git would follow it)");
+        continue;
+      }
       if (nested.before.has(dotGit) || placeholders.has(dotGit)) continue;
       if (!realParent(dotGit)) throw new Error(`the parent of \`${dotGit}\` is a symlink`);
       remove(dotGit, "repository created by the run (host git would enter it)");

@@ -417,6 +417,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         gitFindings = checkGitDirs(gitSnapshot, join(runDir, "quarantine"), {
           worktrees: plan.gitWorktrees,
           before: new Set(plan.gitEntries),
+          beforeIds: plan.gitEntryIds,
           writableRoots: plan.writableRoots,
           sinceMs: gitSince,
           env: gitEnv,
