@@ -100,12 +100,20 @@ describe("filesystem escapes", () => {
     expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-read", path: path(), evidence: "decoy" }));
   });
 
-  it("a silent listing of ~/.ssh and a key planted there are reported, and nothing reaches the host", async () => {
+  it("a silent listing of ~/.ssh is reported; a key planted there stays in the run", async () => {
     const { result } = await runIn(sandbox, py(`import os\nos.listdir(${JSON.stringify(`${fx.home}/.ssh`)})\nopen(${JSON.stringify(`${fx.home}/.ssh/authorized_keys`)}, "w").write("ssh-ed25519 AAAA evil")`), { cwd: fx.work });
     expect(result.exitCode).toBe(0);
     expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-read", path: `${fx.home}/.ssh`, evidence: "decoy" }));
-    expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-write", path: `${fx.home}/.ssh/authorized_keys`, evidence: "decoy" }));
     expect(existsSync(join(fx.home, ".ssh", "authorized_keys"))).toBe(false);
+  });
+
+  it("a test that writes fake credentials into the home directory and reads them back still works, unreported", async () => {
+    const { result, stdout } = await runIn(sandbox, sh("mkdir -p ~/.aws && printf '[default]\\naws_access_key_id = test\\n' > ~/.aws/credentials && cat ~/.aws/credentials && echo '{}' > ~/.docker/config.json && ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519 >/dev/null 2>&1; cat ~/.docker/config.json"), { cwd: fx.work });
+    expect(result.exitCode).toBe(0);
+    expect(stdout).toContain("aws_access_key_id = test");
+    expect(stdout).toContain("{}");
+    expect(result.violations.filter((v) => v.evidence !== "runner")).toEqual([]);
+    expect(readFileSync(join(fx.home, ".aws", "credentials"), "utf8")).toContain(AWS_SECRET);
   });
 
   it("ordinary work that never looks at credentials reports nothing", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -63,17 +63,34 @@ describe("decoys", () => {
     expect(inspectDecoys([d]).map((f) => `${f.kind} ${f.path}`)).toEqual(["denied-read /home/u/.ssh", "denied-read /home/u/.ssh/id_ed25519"]);
   });
 
-  it("new, removed and replaced entries are denied writes; a replacement link is never followed", () => {
-    const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa", "id_ed25519"]);
+  it("writing through a link works and is not reported; removed or replaced links tell nothing and are never followed", () => {
+    const d = plantDecoy(join(root, "d"), "/home/u/.aws", ["credentials", "config2", "other"]);
     const secret = join(root, "host-secret");
     writeFileSync(secret, "s");
-    writeFileSync(join(d.hostDir, "authorized_keys"), "ssh-ed25519 AAAA evil");
-    unlinkSync(join(d.hostDir, "id_rsa"));
-    symlinkSync(secret, join(d.hostDir, "id_rsa"));
-    unlinkSync(join(d.hostDir, "id_ed25519"));
+    // A test writing a fake ~/.aws/credentials: the file lands beside the link, in the stand-in.
+    writeFileSync(join(d.hostDir, "credentials"), "[default]\naws_access_key_id = test\n");
+    expect(readFileSync(join(d.hostDir, "credentials"), "utf8")).toContain("test");
+    unlinkSync(join(d.hostDir, "config2"));
+    unlinkSync(join(d.hostDir, "other"));
+    symlinkSync(secret, join(d.hostDir, "other"));
     const atimeBefore = lstatSync(secret).atimeMs;
-    const found = inspectDecoys([d]).map((f) => `${f.kind} ${f.path}`);
-    expect(found).toEqual(["denied-write /home/u/.ssh/id_rsa", "denied-write /home/u/.ssh/id_ed25519", "denied-write /home/u/.ssh/authorized_keys"]);
+    expect(inspectDecoys([d])).toEqual([]);
     expect(lstatSync(secret).atimeMs).toBe(atimeBefore);
+  });
+
+  it("times reset after a look are still reported, on a link and on the directory", () => {
+    const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa"]);
+    follow(join(d.hostDir, "id_rsa"));
+    lutimesSync(join(d.hostDir, "id_rsa"), new Date(0), new Date(0));
+    readdirSync(d.hostDir);
+    utimesSync(d.hostDir, new Date(0), new Date(0));
+    expect(inspectDecoys([d]).map((f) => f.detail)).toEqual([expect.stringContaining("were reset by the run (hiding a listing?)"), expect.stringContaining("were reset by the run (hiding a read?)")]);
+  });
+
+  it("a stand-in filled with many entries is inspected with a bound", () => {
+    const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa"]);
+    for (let i = 0; i < 5000; i++) writeFileSync(join(d.hostDir, `f${i}`), "");
+    utimesSync(d.hostDir, new Date(0), new Date(0));
+    expect(inspectDecoys([d])).toEqual([]);
   });
 });

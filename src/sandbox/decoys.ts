@@ -1,4 +1,4 @@
-import { lstatSync, lutimesSync, mkdirSync, readdirSync, rmSync, symlinkSync, utimesSync, type BigIntStats } from "node:fs";
+import { lstatSync, lutimesSync, mkdirSync, opendirSync, readdirSync, rmSync, symlinkSync, utimesSync, type BigIntStats, type Dir } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -6,15 +6,19 @@ import { join } from "node:path";
  *
  * A hidden credential directory (`~/.ssh`, `~/.aws`, Gatehouse's data directory…) is absent from
  * the run's view, so a read of it fails with "No such file or directory" — reported only when the
- * program prints that. Instead of nothing, the run sees a stand-in directory that holds dangling
- * symlinks at the usual key names (`~/.ssh/id_ed25519`, `~/.aws/credentials`, `audit.db`…). The
- * stand-in lives in the run's private directory on the host and is bound read-write, so the kernel
- * keeps access times on it: following a decoy link (open, stat, cat) sets the link's atime, listing
- * the directory sets the directory's. Both are set to 0 before the run; after it (the sandbox's
- * processes are dead by then) a moved atime is a `denied-read`, a new entry in the stand-in a
- * `denied-write` (it was discarded with the run). The links lead into `/proc`, where nothing can be
- * created, so a read still fails with ENOENT and never returns data. The names are fixed, never
- * taken from the host, so the stand-in tells nothing about what the host has.
+ * program prints that. Instead of nothing, the run sees a stand-in directory holding symlinks at
+ * the usual key names (`~/.ssh/id_ed25519`, `~/.aws/credentials`, `audit.db`…), each pointing at a
+ * file beside it that does not exist. The stand-in lives in the run's private directory on the
+ * host and is bound read-write, so the kernel keeps access times on it: following a link (open,
+ * stat, cat) sets the link's atime, listing the directory sets the directory's. Both are set to 0
+ * before the run; after it (the run's processes are dead by then) a moved atime is a
+ * `denied-read`. A read still fails with ENOENT and returns nothing.
+ *
+ * Writing through a link works, as writing into the empty home did before (a test that writes a
+ * fake `~/.aws/credentials` still passes): the file lands in the stand-in and is discarded with the
+ * run, and a link whose target the run wrote is not reported. The names are fixed, never taken
+ * from the host, so the stand-in tells nothing about what the host has. A run can tell a decoy
+ * from the real thing (`lstat`, /proc/self/mountinfo); it cannot make one return data.
  *
  * This needs access times on the file system of the run directory: {@link decoysWork} checks once.
  */
@@ -26,7 +30,6 @@ export const HOME_DECOYS: Readonly<Record<string, readonly string[]>> = {
   ".config/gcloud": ["application_default_credentials.json", "credentials.db", "access_tokens.db"],
   ".kube": ["config"],
   ".docker": ["config.json"],
-  ".gnupg": ["private-keys-v1.d", "secring.gpg"],
   ".config/gh": ["hosts.yml"],
   ".azure": ["msal_token_cache.json", "accessTokens.json"],
 };
@@ -34,8 +37,8 @@ export const HOME_DECOYS: Readonly<Record<string, readonly string[]>> = {
 /** Key names planted in the stand-in for Gatehouse's data directory. */
 export const DATA_DIR_DECOYS = ["audit.db", "audit.key", "approvals.db"] as const;
 
-/** Where every decoy link points: procfs, where no run can create anything. */
-const NOWHERE = "/proc/.gatehouse-denied";
+/** The (absent) file a decoy link named `name` points at, beside it. */
+const targetOf = (name: string): string => `.${name}.decoy`;
 
 /** One planted stand-in directory. */
 export interface Decoy {
@@ -43,13 +46,15 @@ export interface Decoy {
   readonly dest: string;
   /** The stand-in on the host, in the run's private directory. */
   readonly hostDir: string;
+  /** The stand-in's ctime once planted (a change with nothing written means its times were reset). */
+  readonly dirCtimeNs: bigint;
   /** Planted link names with their inode numbers and ctimes (a replacement may reuse the inode, never the ctime). */
   readonly links: readonly { readonly name: string; readonly ino: bigint; readonly ctimeNs: bigint }[];
 }
 
 /** What a decoy tells after the run. */
 export interface DecoyFinding {
-  readonly kind: "denied-read" | "denied-write";
+  readonly kind: "denied-read";
   readonly path: string;
   readonly detail: string;
 }
@@ -61,55 +66,59 @@ export function plantDecoy(dir: string, dest: string, names: readonly string[]):
   mkdirSync(dir, { mode: 0o700 });
   const links = names.map((name) => {
     const path = join(dir, name);
-    symlinkSync(`${NOWHERE}/${name}`, path);
+    symlinkSync(targetOf(name), path);
     lutimesSync(path, ZERO, ZERO);
     const st = lstatSync(path, { bigint: true });
     return { name, ino: st.ino, ctimeNs: st.ctimeNs };
   });
   // Last: creating the links moved the directory's times.
   utimesSync(dir, ZERO, ZERO);
-  return { dest, hostDir: dir, links };
+  return { dest, hostDir: dir, dirCtimeNs: lstatSync(dir, { bigint: true }).ctimeNs, links };
 }
 
 /**
  * Reads what the run did to its decoys. Call after every process of the run is gone. Nothing is
- * followed: the run may have replaced any entry with a link to anywhere.
+ * followed, and at most a few names are read from a stand-in the run may have filled.
  */
 export function inspectDecoys(decoys: readonly Decoy[]): DecoyFinding[] {
   const out: DecoyFinding[] = [];
   for (const decoy of decoys) {
-    // The directory's atime first: listing it below sets it.
     const dir = lstatOrUndefined(decoy.hostDir);
-    if (!dir) continue;
+    if (!dir?.isDirectory()) continue;
     if (dir.atimeNs !== 0n) out.push({ kind: "denied-read", path: decoy.dest, detail: `the denied directory \`${decoy.dest}\` was listed (seen on its decoy)` });
-    const planted = new Set(decoy.links.map((l) => l.name));
+    else if (dir.ctimeNs !== decoy.dirCtimeNs && onlyPlanted(decoy)) {
+      out.push({ kind: "denied-read", path: decoy.dest, detail: `the times of the decoy \`${decoy.dest}\` were reset by the run (hiding a listing?)` });
+    }
     for (const { name, ino, ctimeNs } of decoy.links) {
       const path = `${decoy.dest}/${name}`;
       const st = lstatOrUndefined(join(decoy.hostDir, name));
-      if (!st || st.ino !== ino || st.ctimeNs !== ctimeNs || !st.isSymbolicLink()) {
-        out.push({ kind: "denied-write", path, detail: `the decoy at \`${path}\` was removed or replaced (discarded with the run)` });
-      } else if (st.atimeNs !== 0n) {
-        out.push({ kind: "denied-read", path, detail: `\`${path}\` was opened or looked up (seen on its decoy); nothing was read` });
-      }
-    }
-    let names: string[] = [];
-    try {
-      names = readdirSync(decoy.hostDir);
-    } catch {
-      // unreadable: the run changed the stand-in's mode; reported below as a write
-      out.push({ kind: "denied-write", path: decoy.dest, detail: `the decoy directory \`${decoy.dest}\` was made unreadable (discarded with the run)` });
-    }
-    // Listing moved the directory's atime; put it back so a second look tells the same.
-    try {
-      lutimesSync(decoy.hostDir, ZERO, dir.mtime);
-    } catch {
-      // the next look may report a listing that was ours; harmless
-    }
-    for (const name of names.filter((n) => !planted.has(n)).sort().slice(0, 20)) {
-      out.push({ kind: "denied-write", path: `${decoy.dest}/${name}`, detail: `\`${decoy.dest}/${name}\` was written into the denied directory's decoy (discarded with the run)` });
+      // Removed or replaced: the run's own business in its scratch home; nothing can be read there.
+      if (!st?.isSymbolicLink() || st.ino !== ino) continue;
+      // Written through: what a later read returned is what the run itself wrote.
+      if (lstatOrUndefined(join(decoy.hostDir, targetOf(name)))) continue;
+      if (st.ctimeNs !== ctimeNs) out.push({ kind: "denied-read", path, detail: `the times of the decoy \`${path}\` were reset by the run (hiding a read?)` });
+      else if (st.atimeNs !== 0n) out.push({ kind: "denied-read", path, detail: `\`${path}\` was opened or looked up (seen on its decoy); nothing was read` });
     }
   }
   return out;
+}
+
+/** True when the stand-in holds exactly its planted links (read with a bound: the run may have filled it). */
+function onlyPlanted(decoy: Decoy): boolean {
+  const planted = new Set(decoy.links.map((l) => l.name));
+  let seen = 0;
+  let dir: Dir | undefined;
+  try {
+    dir = opendirSync(decoy.hostDir);
+    for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+      if (!planted.has(entry.name) || ++seen > planted.size) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    dir?.closeSync();
+  }
 }
 
 function lstatOrUndefined(path: string): BigIntStats | undefined {
@@ -121,22 +130,26 @@ function lstatOrUndefined(path: string): BigIntStats | undefined {
 }
 
 /**
- * True when following a symlink under `dir` moves its atime (not on `noatime` mounts, and not
- * where utimes on links is refused): decoys tell nothing without it. Checked with a throwaway link.
+ * True when following a symlink under `dir` moves its atime and listing a directory moves the
+ * directory's (not on `noatime` or `nodiratime` mounts, nor where utimes on links is refused):
+ * decoys tell nothing without them. Checked with a throwaway directory and link.
  */
 export function decoysWork(dir: string): boolean {
   const probe = join(dir, `.gatehouse-atime-probe-${process.pid}-${Date.now()}`);
   try {
     mkdirSync(probe, { mode: 0o700 });
     const link = join(probe, "l");
-    symlinkSync(`${NOWHERE}/probe`, link);
+    symlinkSync(targetOf("l"), link);
     lutimesSync(link, ZERO, ZERO);
+    utimesSync(probe, ZERO, ZERO);
     try {
       lstatSync(join(link, "x"));
     } catch {
       // ENOENT after following the link, as intended
     }
-    return lstatSync(link, { bigint: true }).atimeNs !== 0n;
+    readdirSync(probe);
+    // Both: link atimes (reads) and directory atimes (listings; not on `nodiratime` mounts).
+    return lstatSync(link, { bigint: true }).atimeNs !== 0n && lstatSync(probe, { bigint: true }).atimeNs !== 0n;
   } catch {
     return false;
   } finally {

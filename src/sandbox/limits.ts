@@ -247,9 +247,22 @@ export function prlimitArgs(limits: ResolvedLimits, fallbacks: { readonly addres
  * rlimit fallback: RLIMIT_NPROC counts the user's processes in the namespace where it is set, so it
  * stays with `prlimit` inside the sandbox. `ulimit -f` counts 512-byte blocks, `-v` KiB.
  */
-export function ulimitScript(limits: ResolvedLimits, fallbacks: { readonly addressSpace: boolean; readonly processes: boolean }): string | undefined {
+export function ulimitScript(
+  limits: ResolvedLimits,
+  fallbacks: { readonly addressSpace: boolean; readonly processes: boolean },
+  inherited: InheritedHardLimits = readInheritedHardLimits(),
+): string | undefined {
   if (fallbacks.processes) return undefined;
   const mb = 1024 * 1024;
+  // Outside the sandbox a shell with CAP_SYS_RESOURCE (root) could raise a hard limit past what
+  // the operator gave Gatehouse; prlimit inside (no capabilities) refuses that, so it decides.
+  const asked: [keyof InheritedHardLimits, number][] = [
+    ["cpu", limits.cpuSeconds + 2],
+    ["nofile", limits.openFiles],
+    ["fsize", limits.fileSizeMb * mb],
+    ...(fallbacks.addressSpace ? [["as", limits.memoryMb * mb] as [keyof InheritedHardLimits, number]] : []),
+  ];
+  if (asked.some(([name, value]) => value > (inherited[name] ?? -1))) return undefined;
   const steps = [
     // Soft before hard: each call must leave soft <= hard.
     `ulimit -S -t ${limits.cpuSeconds}`,
@@ -260,4 +273,40 @@ export function ulimitScript(limits: ResolvedLimits, fallbacks: { readonly addre
   ];
   if (fallbacks.addressSpace) steps.push(`ulimit -v ${limits.memoryMb * 1024}`);
   return steps.map((s) => `${s} || exit 125`).join("; ");
+}
+
+/** The hard rlimits this process runs under (Infinity for unlimited); a limit it cannot read is absent. */
+export interface InheritedHardLimits {
+  readonly cpu?: number;
+  readonly nofile?: number;
+  readonly fsize?: number;
+  readonly as?: number;
+}
+
+const LIMIT_ROWS: Readonly<Record<string, keyof InheritedHardLimits>> = {
+  "Max cpu time": "cpu",
+  "Max open files": "nofile",
+  "Max file size": "fsize",
+  "Max address space": "as",
+};
+
+/** Reads {@link InheritedHardLimits} from /proc/self/limits (empty where it cannot be read). */
+export function readInheritedHardLimits(text?: string): InheritedHardLimits {
+  let body = text;
+  if (body === undefined) {
+    try {
+      body = readFileSync("/proc/self/limits", "utf8");
+    } catch {
+      return {};
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const line of body.split("\n")) {
+    const name = Object.keys(LIMIT_ROWS).find((n) => line.startsWith(n));
+    if (!name) continue;
+    const hard = line.slice(name.length).trim().split(/\s+/)[1];
+    if (hard === "unlimited") out[LIMIT_ROWS[name]!] = Number.POSITIVE_INFINITY;
+    else if (hard !== undefined && /^\d+$/.test(hard)) out[LIMIT_ROWS[name]!] = Number(hard);
+  }
+  return out;
 }
