@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { arch } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -265,5 +265,18 @@ describe("rlimits", () => {
     expect(row("Max open files")).toEqual(["321", "321"]);
     expect(row("Max file size")).toEqual([String(3 * 1024 * 1024), String(3 * 1024 * 1024)]);
     expect(row("Max core file size")).toEqual(["0", "0"]);
+  });
+});
+
+describe("clean-up", () => {
+  it("a run directory nested deeper than PATH_MAX, or chmodded shut, is still removed", async () => {
+    const tmpRoot = join(fx.root, "runs-deep");
+    mkdirSync(tmpRoot);
+    const sb = made({ auditSink: { append: () => Promise.resolve() }, hostEnv: fx.hostEnv, dataDir: fx.dataDir, tmpRoot });
+    const deep = `import os\nos.makedirs("/tmp/shut/in")\nos.chmod("/tmp/shut/in", 0)\nos.chmod("/tmp/shut", 0)\nos.chdir("/tmp")\nfor i in range(60):\n    os.mkdir("${"x".repeat(90)}")\n    os.chdir("${"x".repeat(90)}")\nopen("f", "w").write("junk")`;
+    const { result } = await runIn(sb, ["python3", "-c", deep], { cwd: fx.work });
+    expect(result.exitCode).toBe(0);
+    await sb.drain();
+    expect(readdirSync(tmpRoot).filter((n) => n.startsWith("gatehouse-run-"))).toEqual([]);
   });
 });

@@ -520,9 +520,11 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         // Stand-ins for denied directories are execute-only; make them removable first.
         for (const d of planned?.standIns ?? []) restoreModes(d);
         await rm(runDir, { recursive: true, force: true, maxRetries: 3 }).catch(async () => {
-          // The run can chmod what it wrote (in /tmp, in a decoy) so that its owner cannot remove it.
+          // The run can chmod what it wrote (in /tmp, in a decoy) so that its owner cannot remove
+          // it, or nest it deeper than PATH_MAX (Node's rm walks by full path: ENAMETOOLONG);
+          // coreutils rm walks by directory descriptor and never follows links.
           restoreModes(runDir);
-          await rm(runDir, { recursive: true, force: true, maxRetries: 3 });
+          await rm(runDir, { recursive: true, force: true, maxRetries: 3 }).catch(() => removeTree(runDir));
         });
       })().catch(() => undefined);
       pending.add(cleanup);
@@ -584,6 +586,15 @@ async function untilEmpty(cgroups: RunCgroups): Promise<void> {
     await new Promise((r) => setTimeout(r, delay));
   }
   throw new Error("processes of the run are still alive");
+}
+
+/** `rm -rf --one-file-system -- dir` (coreutils), for trees Node's rm cannot remove. */
+function removeTree(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("/bin/rm", ["-rf", "--one-file-system", "--", dir], { stdio: "ignore" });
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`rm -rf exited ${String(code)}`))));
+  });
 }
 
 /** Gives the owner back access to a stand-in tree so it can be removed. */
