@@ -138,12 +138,18 @@ describe("what a run plants for host git (third review)", () => {
 });
 
 describe("a `.git` that is a symlink (fourth review)", () => {
-  it("a nested repository whose .git links to a directory in the workspace has its config and hooks pinned", async () => {
-    const dir = repo("symgit");
+  /** A workspace whose `sub/.git` is a symlink to the repository `.sub-git` beside it. */
+  const symlinkedSubRepo = (name: string): string => {
+    const dir = repo(name);
     mkdirSync(join(dir, "sub"));
     git(dir, "init", "-q", "--bare", ".sub-git");
     git(join(dir, ".sub-git"), "config", "core.bare", "false");
     execFileSync("ln", ["-s", "../.sub-git", join(dir, "sub", ".git")]);
+    return dir;
+  };
+
+  it("a nested repository whose .git links to a directory in the workspace has its config and hooks pinned", async () => {
+    const dir = symlinkedSubRepo("symgit");
     const marker = join(fx.root, "symgit-pwned");
     const { result } = await runIn(
       sandbox,
@@ -157,11 +163,7 @@ describe("a `.git` that is a symlink (fourth review)", () => {
   });
 
   it("re-pointing an existing .git symlink at a planted repository is quarantined and reported", async () => {
-    const dir = repo("symgit2");
-    mkdirSync(join(dir, "sub"));
-    git(dir, "init", "-q", "--bare", ".sub-git");
-    git(join(dir, ".sub-git"), "config", "core.bare", "false");
-    execFileSync("ln", ["-s", "../.sub-git", join(dir, "sub", ".git")]);
+    const dir = symlinkedSubRepo("symgit2");
     const marker = join(fx.root, "symgit2-pwned");
     const { result } = await runIn(
       sandbox,
