@@ -108,7 +108,7 @@ describe("filesystem escapes", () => {
   });
 
   it("a test that writes fake credentials into the home directory and reads them back still works, unreported", async () => {
-    const { result, stdout } = await runIn(sandbox, sh("mkdir -p ~/.aws && printf '[default]\\naws_access_key_id = test\\n' > ~/.aws/credentials && cat ~/.aws/credentials && echo '{}' > ~/.docker/config.json && ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519 >/dev/null 2>&1; cat ~/.docker/config.json"), { cwd: fx.work });
+    const { result, stdout } = await runIn(sandbox, sh("mkdir -p ~/.aws && printf '[default]\\naws_access_key_id = test\\n' > ~/.aws/credentials && cat ~/.aws/credentials && mkdir -p ~/.docker && echo '{}' > ~/.docker/config.json && ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519 >/dev/null 2>&1; cat ~/.docker/config.json"), { cwd: fx.work });
     expect(result.exitCode).toBe(0);
     expect(stdout).toContain("aws_access_key_id = test");
     expect(stdout).toContain("{}");

@@ -174,4 +174,69 @@ describe("a `.git` that is a symlink (fourth review)", () => {
     expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-write", path: join(dir, "sub", ".git"), evidence: "runner" }));
     expect(hostGitRuns(join(dir, "sub"), marker, ["status", "--short"])).toBe(false);
   });
+
+  it("re-pointing a link further down the .git chain is quarantined too", async () => {
+    const dir = repo("symgit3");
+    mkdirSync(join(dir, "sub"));
+    mkdirSync(join(dir, "links"));
+    git(dir, "init", "-q", "--bare", ".sub-git");
+    git(join(dir, ".sub-git"), "config", "core.bare", "false");
+    execFileSync("ln", ["-s", "../.sub-git", join(dir, "links", "sg")]);
+    execFileSync("ln", ["-s", "../links/sg", join(dir, "sub", ".git")]);
+    const marker = join(fx.root, "symgit3-pwned");
+    const { result } = await runIn(
+      sandbox,
+      sh(`git init -q --bare .evil && git --git-dir=.evil config core.bare false && printf '#!/bin/sh\\necho x > ${marker}\\n' > .evil/fsmon && chmod +x .evil/fsmon && git --git-dir=.evil config core.fsmonitor "$PWD/.evil/fsmon" && ln -sfn ../.evil links/sg && echo planted`),
+      { cwd: dir },
+    );
+    expect(result.exitCode).not.toBe(0);
+    expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-write", path: join(dir, "sub", ".git") }));
+    expect(hostGitRuns(join(dir, "sub"), marker, ["status", "--short"])).toBe(false);
+  });
+
+  it("a .git symlink to a gitlink file does not refuse the run; the file it leads to is pinned", async () => {
+    const dir = repo("symgit4");
+    mkdirSync(join(dir, "sub"));
+    git(dir, "init", "-q", "--bare", ".sub-git");
+    git(join(dir, ".sub-git"), "config", "core.bare", "false");
+    writeFileSync(join(dir, "sub.gitfile"), `gitdir: ${join(dir, ".sub-git")}\n`);
+    execFileSync("ln", ["-s", "../sub.gitfile", join(dir, "sub", ".git")]);
+    const { result } = await runIn(sandbox, sh("echo 'gitdir: /tmp/evil' > sub.gitfile"), { cwd: dir });
+    expect(result.exitCode).not.toBe(0);
+    expect(readFileSync(join(dir, "sub.gitfile"), "utf8")).toBe(`gitdir: ${join(dir, ".sub-git")}\n`);
+    const ok = await runIn(sandbox, sh("true"), { cwd: dir });
+    expect(ok.result.exitCode).toBe(0);
+  });
+});
+
+describe("repositories that are not `.git` (fourth review)", () => {
+  const pager = (marker: string): string => `printf '[core]\\n\\tpager = "touch ${marker}; cat"\\n\\tfsmonitor = "touch ${marker}; false"\\n'`;
+
+  it.each([
+    { name: "split with commondir", plant: (m: string) => `mkdir -p src .c/objects .c/refs && echo 'ref: refs/heads/main' > src/HEAD && echo ../.c > src/commondir && ${pager(m)} > .c/config` },
+    { name: "with objects and refs as symlinks", plant: (m: string) => `mkdir -p x/objects x/refs lib && ln -s ../x/objects lib/objects && ln -s ../x/refs lib/refs && echo 'ref: refs/heads/main' > lib/HEAD && ${pager(m)} > lib/config` },
+    { name: "moved in from a bare fixture (old timestamps)", plant: (m: string) => `${pager(m)} > fixtures/remote.git/config; rm -rf src && mv fixtures/remote.git src` },
+  ])("a repository $name is quarantined; host git in that directory runs nothing", async ({ name, plant }) => {
+    const dir = repo(`bare-${name.replace(/\W+/g, "-")}`);
+    git(dir, "init", "-q", "--bare", "fixtures/remote.git");
+    await new Promise((r) => setTimeout(r, 1100));
+    const marker = join(fx.root, `pwned-${name.replace(/\W+/g, "-")}`);
+    const { result } = await runIn(sandbox, sh(plant(marker)), { cwd: dir });
+    const where = name.startsWith("with") ? "lib" : "src";
+    // (moved: the fixture's config was pinned, so the write failed; the move itself is caught)
+    expect(result.exitCode).not.toBe(0);
+    expect(result.violations).toContainEqual(expect.objectContaining({ kind: "denied-write", path: join(dir, where, "HEAD"), evidence: "runner" }));
+    expect(hostGitRuns(join(dir, where), marker, ["-c", "core.pager=cat", "log", "-1"])).toBe(false);
+    expect(hostGitRuns(join(dir, where), marker, ["status"])).toBe(false);
+  });
+
+  it("a bare fixture repository in the workspace keeps working: a push into it is no violation", async () => {
+    const dir = repo("bare-fixture-push");
+    git(dir, "init", "-q", "--bare", "fixtures/remote.git");
+    await new Promise((r) => setTimeout(r, 1100));
+    const { result } = await runIn(sandbox, sh("git push -q fixtures/remote.git HEAD:refs/heads/main && git --git-dir=fixtures/remote.git log --oneline -1"), { cwd: dir });
+    expect(result.violations.filter((v) => v.evidence !== "runner" || v.kind !== "denied-read")).toEqual([]);
+    expect(result.exitCode).toBe(0);
+    expect(git(join(dir, "fixtures", "remote.git"), "rev-parse", "HEAD").trim()).toMatch(/^[0-9a-f]{40}$/);
+  });
 });

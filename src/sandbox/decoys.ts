@@ -23,13 +23,16 @@ import { join } from "node:path";
  * This needs access times on the file system of the run directory: {@link decoysWork} checks once.
  */
 
-/** Stand-ins under the home directory and the key names planted in each. */
+/**
+ * Stand-ins under the home directory and the key names planted in each: key material and tokens
+ * that tools read only when they authenticate. Not `~/.kube/config` or `~/.docker/config.json`
+ * (read by every `kubectl` or `docker` invocation, so every harmless one would be reported), nor
+ * `~/.gnupg` (gpg writes its keyrings there).
+ */
 export const HOME_DECOYS: Readonly<Record<string, readonly string[]>> = {
   ".ssh": ["id_rsa", "id_ed25519", "id_ecdsa", "id_dsa", "id_ed25519_sk", "id_ecdsa_sk"],
   ".aws": ["credentials"],
   ".config/gcloud": ["application_default_credentials.json", "credentials.db", "access_tokens.db"],
-  ".kube": ["config"],
-  ".docker": ["config.json"],
   ".config/gh": ["hosts.yml"],
   ".azure": ["msal_token_cache.json", "accessTokens.json"],
 };

@@ -2,7 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSyn
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SandboxError } from "./errors.js";
 import { DATA_DIR_DECOYS, HOME_DECOYS, plantDecoy, type Decoy } from "./decoys.js";
-import { gitConfigView, gitEntryIdentity, type GitCache } from "./gitguard.js";
+import { gitConfigView, gitEntryIdentity, isRepositoryDir, repositoryIdentity } from "./gitguard.js";
 
 /**
  * The filesystem view of a sandboxed run, planned on the host before bubblewrap starts.
@@ -123,6 +123,8 @@ export interface FilesystemPlan {
   readonly gitEntries: readonly string[];
   /** What each of those `.git` entries was before the run (`gitEntryIdentity`): one replaced or re-pointed is quarantined. */
   readonly gitEntryIds: ReadonlyMap<string, string>;
+  /** Repository directories other than `.git` under the writable roots, with their `repositoryIdentity`. */
+  readonly repositories: ReadonlyMap<string, string>;
   readonly writableRoots: readonly string[];
   /** Stand-in directories in the run directory made traversable-only (chmod back before removing). */
   readonly standIns: readonly string[];
@@ -153,8 +155,6 @@ export interface FilesystemInput {
    * found, for every config file, include and `core.hooksPath` git would use.
    */
   readonly gitEnv?: Readonly<Record<string, string | undefined>>;
-  /** Where the answers of the host's git are remembered between runs (see `createGitCache`). */
-  readonly gitCache?: GitCache;
   /** Extras already resolved (e.g. approved widenings): each must still be its own real path. */
   readonly exactPaths?: readonly string[];
   /** More files never visible (the approvals database, its journal files); refused inside a writable root. */
@@ -347,6 +347,9 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
   const scanRoots = [...new Set([workdir, ...writable, ...(linked.size > 0 ? readable : [])])];
   const envRoots = new Set([workdir, ...writable]);
   const gitEntries = new Set<string>();
+  // Repository directories that are not `.git` (bare ones, fixtures): protected like git
+  // directories, and compared after the run with what is there then.
+  const repositories = new Map<string, string>();
   for (const root of scanRoots) {
     const envScan = envRoots.has(root);
     walk(root, linked.size > 0, (path, st) => {
@@ -356,7 +359,9 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
         maskTargets.add(path);
         findings.push({ kind: "denied-read", path, detail: `hard link to the denied file \`${linked.get(`${st.dev}:${st.ino}`) ?? ""}\` masked` });
       }
-    }, envScan ? (path) => gitEntries.add(path) : undefined);
+    }, envScan ? (path) => gitEntries.add(path) : undefined, envScan ? (dir) => {
+      if (isRepositoryDir(dir)) repositories.set(dir, repositoryIdentity(dir));
+    } : undefined);
   }
 
   // Pin protected paths in every writable root; they stay mount points, so they cannot be renamed away.
@@ -385,7 +390,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
     // Git's own executable state beyond `.git/hooks` and `.git/config`: submodule and nested
     // repositories' hooks and config, worktree config, and a `core.hooksPath` directory; plus
     // what the host's git reads from outside `.git` (global config, includes, hooksPath).
-    const git = gitProtectedPaths([...gitEntries], writableRoots, home, input.gitEnv, input.gitCache);
+    const git = gitProtectedPaths([...gitEntries], writableRoots, home, input.gitEnv, [...repositories.keys()]);
     gitDirs = git.gitDirs;
     for (const target of git.targets) {
       if (writableRoots.includes(target.path)) {
@@ -446,7 +451,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
 
   const hiddenRoots = [home, "/run", "/var", "/home", "/root", "/mnt", "/media", "/srv", "/proc/1/root", input.dataDir];
   const gitWorktrees = [...new Set([...gitEntries].map((g) => g.slice(0, g.lastIndexOf(sep)) || "/"))].filter((t) => writableRoots.some((r) => isWithin(t, r))).sort();
-  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots, gitDirs, standIns, gitWorktrees, gitEntries: [...gitEntries], gitEntryIds: new Map([...gitEntries].map((g) => [g, gitEntryIdentity(g)])), writableRoots, decoys };
+  return { mounts, workdir, cwd, home, placeholders, pinned, findings, hiddenRoots, gitDirs, standIns, gitWorktrees, gitEntries: [...gitEntries], gitEntryIds: new Map([...gitEntries].map((g) => [g, gitEntryIdentity(g)])), repositories, writableRoots, decoys };
 }
 
 function sshHostKeys(): string[] {
@@ -504,7 +509,7 @@ function deniedHardLinks(denied: readonly string[]): Map<string, string> {
  * Walks a root without following symlinks. `.git` and `node_modules` are skipped unless `stat`
  * is needed (hard-link hunting), since a `.env` there is not the user's.
  */
-function walk(root: string, withStat: boolean, visit: (path: string, st: Stats | undefined) => void, onGit?: (path: string) => void): void {
+function walk(root: string, withStat: boolean, visit: (path: string, st: Stats | undefined) => void, onGit?: (path: string) => void, onHead?: (dir: string) => void): void {
   const stack = [root];
   let seen = 0;
   while (stack.length > 0) {
@@ -531,6 +536,7 @@ function walk(root: string, withStat: boolean, visit: (path: string, st: Stats |
       }
       if (entry.isFile() || entry.isSymbolicLink()) visit(path, withStat && entry.isFile() ? lstatOrUndefined(path) : undefined);
     }
+    if (onHead && entries.some((e) => e.name === "HEAD")) onHead(dir);
   }
 }
 
@@ -636,7 +642,7 @@ function gitProtectedPaths(
   writableRoots: readonly string[],
   home: string,
   gitEnv: Readonly<Record<string, string | undefined>> | undefined,
-  gitCache: GitCache | undefined,
+  repositories: readonly string[],
 ): { targets: GitTarget[]; gitDirs: string[] } {
   const targets = new Map<string, GitTarget>();
   const add = (path: string, placeholder: "file" | "dir"): void => {
@@ -664,12 +670,14 @@ function gitProtectedPaths(
     if (target?.isDirectory()) enqueue(dotGit, top);
     else if (target?.isFile()) {
       // A gitlink (`gitdir: …`, in submodules and worktrees) is pinned too: rewritten, it would
-      // point git at hooks the sandbox planted.
-      add(dotGit, "file");
+      // point git at hooks the sandbox planted. Through a link, the file it leads to is pinned (a
+      // link cannot be a mount point); the link itself is checked after the run.
+      add(st?.isSymbolicLink() ? safeRealpath(dotGit) : dotGit, "file");
       const m = /^gitdir:\s*(.+?)\s*$/m.exec(readSmall(dotGit) ?? "");
       if (m) enqueue(resolve(top, m[1]!), top);
     }
   }
+  for (const dir of repositories) enqueue(dir, undefined);
   while (queue.length > 0) {
     const { dir, worktree } = queue.shift()!;
     const common = readSmall(join(dir, "commondir"))?.trim();
@@ -699,7 +707,7 @@ function gitProtectedPaths(
       // worktree config, and every core.hooksPath — wherever they live.
       let view;
       try {
-        view = gitCache ? gitCache.configView(worktree, gitEnv, home) : gitConfigView(worktree, gitEnv, home);
+        view = gitConfigView(worktree, gitEnv, home);
       } catch (error) {
         throw new SandboxError("setup-failed", `cannot learn which git config files and hooks apply in \`${worktree}\`: ${error instanceof Error ? error.message : String(error)}`, "fix the git configuration (run `git config --list --show-origin` there); nothing ran");
       }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
-import { checkGitDirs, createGitCache, forbiddenIndexPath, snapshotGitDirs } from "./gitguard.js";
+import { checkGitDirs, forbiddenIndexPath, gitConfigView, snapshotGitDirs } from "./gitguard.js";
 
 let root = "";
 let git = "";
@@ -76,58 +76,15 @@ describe("index paths git must never write", () => {
   });
 });
 
-describe("git config answer cache", () => {
-  const env = { PATH: process.env.PATH, HOME: "/nonexistent-gatehouse-home" };
-  const repo = (): string => {
+describe("git config view", () => {
+  it("ignores GIT_CONFIG in the host environment, which only `git config` itself would honour", () => {
     const dir = join(root, "repo");
     mkdirSync(dir);
+    const env = { PATH: process.env.PATH, HOME: "/nonexistent-gatehouse-home" };
     execFileSync("git", ["init", "-q"], { cwd: dir, env });
-    return dir;
-  };
-  const idle = (): boolean => false;
-
-  it("reuses git's answer while every file it depends on has the same content, and asks again when one changed", () => {
-    const dir = repo();
-    const cache = createGitCache(idle);
-    const first = cache.configView(dir, env, env.HOME);
-    expect(cache.configView(dir, env, env.HOME)).toBe(first);
-    // Same bytes written again (new mtime and ctime): content decides, so still the same answer.
-    const config = join(dir, ".git", "config");
-    writeFileSync(config, readFileSync(config));
-    expect(cache.configView(dir, env, env.HOME)).toBe(first);
-    writeFileSync(config, `${readFileSync(config, "utf8")}[include]\n\tpath = ../inc.cfg\n`);
-    const second = cache.configView(dir, env, env.HOME);
-    expect(second).not.toBe(first);
-    expect(second?.includes).toContain(join(dir, "inc.cfg"));
-    expect(cache.configView(dir, env, env.HOME)).toBe(second);
-    // The include target did not exist; creating it (with a hooksPath) is seen at once.
-    writeFileSync(join(dir, "inc.cfg"), "[core]\n\thooksPath = evil-hooks\n");
-    expect(cache.configView(dir, env, env.HOME)?.hooksPaths).toEqual([join(dir, "evil-hooks")]);
-  });
-
-  it("a global config that appears after the first answer, or a HEAD that moves (includeIf onbranch), invalidates it", () => {
-    const dir = repo();
-    const home = join(root, "home");
-    mkdirSync(home);
-    const withHome = { ...env, HOME: home };
-    const cache = createGitCache(idle);
-    const first = cache.configView(dir, withHome, home);
-    expect(cache.configView(dir, withHome, home)).toBe(first);
-    writeFileSync(join(home, ".gitconfig"), "[includeIf \"onbranch:evil\"]\n\tpath = ~/onbranch.cfg\n");
-    writeFileSync(join(home, "onbranch.cfg"), "[core]\n\thooksPath = ~/branch-hooks\n");
-    expect(cache.configView(dir, withHome, home)?.hooksPaths).toEqual([]);
-    writeFileSync(join(dir, ".git", "HEAD"), "ref: refs/heads/evil\n");
-    expect(cache.configView(dir, withHome, home)?.hooksPaths).toEqual([join(home, "branch-hooks")]);
-  });
-
-  it("keeps nothing learned while another run of the sandbox is live (it could change a file between git's read and the hash)", () => {
-    const dir = repo();
-    let live = true;
-    const cache = createGitCache(() => live);
-    const first = cache.configView(dir, env, env.HOME);
-    expect(cache.configView(dir, env, env.HOME)).not.toBe(first);
-    live = false;
-    const third = cache.configView(dir, env, env.HOME);
-    expect(cache.configView(dir, env, env.HOME)).toBe(third);
+    execFileSync("git", ["config", "core.fsmonitor", "./tools/fsmon"], { cwd: dir, env });
+    writeFileSync(join(root, "other.cfg"), "");
+    const view = gitConfigView(dir, { ...env, GIT_CONFIG: join(root, "other.cfg") }, env.HOME);
+    expect(view?.programs).toEqual([join(dir, "tools", "fsmon")]);
   });
 });

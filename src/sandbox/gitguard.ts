@@ -1,5 +1,4 @@
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, readlinkSync, renameSync, rmSync, statSync, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 
@@ -157,6 +156,8 @@ export interface NestedRepoCheck {
   readonly before: ReadonlySet<string>;
   /** Their {@link gitEntryIdentity} before the run; an entry that differs now was replaced or re-pointed. */
   readonly beforeIds?: ReadonlyMap<string, string>;
+  /** Every repository directory under the writable roots before the run, with its {@link repositoryIdentity}. */
+  readonly beforeRepositories?: ReadonlyMap<string, string>;
   readonly writableRoots: readonly string[];
   readonly sinceMs: number;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -264,7 +265,10 @@ export function gitEntryIdentity(path: string): string {
   try {
     const st = lstatSync(path);
     const type = st.isDirectory() ? "d" : st.isFile() ? "f" : st.isSymbolicLink() ? "l" : "o";
-    return `${type}:${st.dev}:${st.ino}${type === "l" ? `:${readlinkSync(path)}` : ""}`;
+    if (type !== "l") return `${type}:${st.dev}:${st.ino}`;
+    // A link: its own text, and where the whole chain ends (a link further down can be re-pointed).
+    const end = statSync(path, { throwIfNoEntry: false });
+    return `l:${st.dev}:${st.ino}:${readlinkSync(path)}:${end ? `${realpathSync(path)}:${end.dev}:${end.ino}` : "-"}`;
   } catch {
     return "-";
   }
@@ -274,13 +278,55 @@ export function gitEntryIdentity(path: string): string {
 const MAX_WALK_ENTRIES = 200_000;
 
 /**
- * `.git` entries under `root`, and the `HEAD` of every directory git would take for a bare
- * repository (`HEAD` beside `objects/` and `refs/`), never following symlinks; `node_modules`
- * and `.git` are not entered.
+ * Git's own test for a repository directory (setup.c `is_git_directory`): a `HEAD` (file or link),
+ * and `objects/` and `refs/` reachable (through symlinks) beside it or in the directory its
+ * `commondir` names. A bare repository, a `.git` directory, a linked worktree's git directory.
  */
-function dotGitsUnder(root: string, budget: { left: number }): { dotGits: string[]; bareHeads: string[] } {
+export function isRepositoryDir(dir: string): boolean {
+  try {
+    if (!lstatSync(join(dir, "HEAD"), { throwIfNoEntry: false })) return false;
+    let base = dir;
+    const common = lstatSync(join(dir, "commondir"), { throwIfNoEntry: false });
+    if (common) {
+      if (!common.isFile() || common.size > 4096) return true;
+      base = resolve(dir, readFileSync(join(dir, "commondir"), "utf8").trim());
+    }
+    return statSync(join(base, "objects"), { throwIfNoEntry: false })?.isDirectory() === true && statSync(join(base, "refs"), { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    // unreadable: treat as a repository, so a planted one is never waved through
+    return true;
+  }
+}
+
+/**
+ * What a repository directory is: the directory's inode, its `commondir` text, and where its
+ * `objects/` and `refs/` lead. Recorded before the run for every one under the writable roots; one
+ * that is new or differs after the run was planted or moved in (a bare repository moved onto
+ * `src/` keeps its old timestamps).
+ */
+export function repositoryIdentity(dir: string): string {
+  const id = (path: string): string => {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st ? `${st.dev}:${st.ino}` : "-";
+  };
+  let common = "";
+  try {
+    common = readFileSync(join(dir, "commondir"), "utf8").trim();
+  } catch {
+    // none
+  }
+  const base = common ? resolve(dir, common) : dir;
+  return `${id(dir)}|${common}|${id(join(base, "objects"))}|${id(join(base, "refs"))}`;
+}
+
+/**
+ * `.git` entries under `root`, and every other directory git would take for a repository
+ * ({@link isRepositoryDir}: a bare one, or one split with `commondir`), never following symlinks
+ * while walking; `node_modules` and `.git` are not entered.
+ */
+function dotGitsUnder(root: string, budget: { left: number }): { dotGits: string[]; repositories: string[] } {
   const out: string[] = [];
-  const bareHeads: string[] = [];
+  const repositories: string[] = [];
   const stack = [root];
   while (stack.length > 0) {
     const dir = stack.pop()!;
@@ -296,10 +342,9 @@ function dotGitsUnder(root: string, budget: { left: number }): { dotGits: string
       if (entry.name === ".git") out.push(path);
       else if (entry.isDirectory() && entry.name !== "node_modules") stack.push(path);
     }
-    const kind = new Map(entries.map((e) => [e.name, e.isDirectory() ? "d" : e.isFile() || e.isSymbolicLink() ? "f" : "o"]));
-    if (kind.get("HEAD") === "f" && kind.get("objects") === "d" && kind.get("refs") === "d") bareHeads.push(join(dir, "HEAD"));
+    if (entries.some((e) => e.name === "HEAD") && isRepositoryDir(dir)) repositories.push(dir);
   }
-  return { dotGits: out, bareHeads };
+  return { dotGits: out, repositories };
 }
 
 export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: string, nested?: NestedRepoCheck): GitDirFinding[] {
@@ -390,18 +435,19 @@ export function checkGitDirs(snapshots: readonly GitDirSnapshot[], quarantine: s
       if (!realParent(dotGit)) throw new Error(`the parent of \`${dotGit}\` is a symlink`);
       remove(dotGit, "repository created by the run (host git would enter it)");
     }
-    // A bare repository planted in an ordinary directory (`cd src && git status` would use its
-    // config): its `HEAD`, written (or moved in) during the run, goes, and git no longer sees one.
-    for (const head of found.bareHeads) {
-      let st: Stats;
-      try {
-        st = lstatSync(head);
-      } catch {
-        continue;
+    // A repository planted in (or moved onto) an ordinary directory — bare, or split with
+    // `commondir`, `objects` a symlink — is used by `cd src && git log` on the host, with its
+    // config: its `HEAD` goes (and `commondir`), and git no longer sees a repository there.
+    for (const dir of found.repositories) {
+      const was = nested.beforeRepositories?.get(dir);
+      if (was !== undefined && was === repositoryIdentity(dir)) continue;
+      const why = was === undefined ? "repository created or moved in by the run (host git would use its config)" : "repository changed by the run (host git would use its config)";
+      for (const name of ["HEAD", "commondir"]) {
+        const path = join(dir, name);
+        if (!lstatSync(path, { throwIfNoEntry: false })) continue;
+        if (!realParent(path)) throw new Error(`the parent of \`${path}\` is a symlink`);
+        remove(path, why);
       }
-      if (st.ctimeMs < nested.sinceMs) continue;
-      if (!realParent(head)) throw new Error(`the parent of \`${head}\` is a symlink`);
-      remove(head, "bare repository created by the run (host git would use its config)");
     }
   }
   const indexes = new Map((nested.indexes ?? []).map((i) => [i.worktree, i]));
@@ -469,9 +515,11 @@ export const GIT_CONFIG_TIMEOUT_MS = 5000;
 export function gitConfigView(worktree: string, env: Readonly<Record<string, string | undefined>>, home: string): GitConfigView | undefined {
   let out: string;
   try {
+    // GIT_CONFIG makes `git config` (only) read that one file; every other git command ignores it.
+    const { GIT_CONFIG: _ignored, ...forGit } = env;
     out = execFileSync("git", ["-c", "safe.directory=*", "config", "--list", "--show-origin", "--includes", "-z"], {
       cwd: worktree,
-      env: { ...env, GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
+      env: { ...forGit, GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
       encoding: "utf8",
       timeout: GIT_CONFIG_TIMEOUT_MS,
       maxBuffer: 8 * 1024 * 1024,
@@ -508,121 +556,4 @@ export function gitConfigView(worktree: string, env: Readonly<Record<string, str
     }
   }
   return { files: [...files], includes: [...includes], hooksPaths: [...hooksPaths], programs: [...programs] };
-}
-
-/**
- * The host's `git config` view of a working tree, asked through a cache. An answer is kept with
- * the SHA-256 of every file it depends on (system and global config, present or not, the `.git`
- * entry, HEAD for `includeIf onbranch:`, the git directory's and common directory's config,
- * `config.worktree`, `commondir`, every file git read and every include target, present or not)
- * and of the environment git ran with, and reused only while all of them hash the same. Content,
- * not timestamps: a write through a shared mapping can change a file without moving its ctime.
- *
- * An answer is only kept when it was learned while no other run of the same sandbox was live
- * (`othersLive`): between git reading a file and the hash, only the host (trusted) could change it.
- * A "git is not installed" answer is never kept. The post-run index check (`git ls-files`) is not
- * cached at all: it is the check that catches a planted index, and a run writes the index.
- */
-export interface GitCache {
-  configView(worktree: string, env: Readonly<Record<string, string | undefined>>, home: string): GitConfigView | undefined;
-}
-
-/** Answers held by one cache before the oldest are dropped. */
-const GIT_CACHE_ENTRIES = 64;
-
-/** Dependencies larger than this are not hashed; the answer about them is not kept. */
-const MAX_HASHED_BYTES = 1024 * 1024;
-
-/** Creates an empty {@link GitCache}; `othersLive` says whether another run of this sandbox may be writing now. */
-export function createGitCache(othersLive: () => boolean): GitCache {
-  const views = new Map<string, { print: string; deps: readonly string[]; view: GitConfigView }>();
-  return {
-    configView(worktree, env, home) {
-      const key = `${worktree}\0${envKey(env)}\0${home}`;
-      const hit = views.get(key);
-      if (hit && contentPrint(hit.deps) === hit.print) return hit.view;
-      views.delete(key);
-      const busy = othersLive();
-      const view = gitConfigView(worktree, env, home);
-      if (view === undefined || busy || othersLive()) return view;
-      const deps = [...new Set([...configCandidates(worktree, env, home), ...view.files, ...view.includes])];
-      const print = contentPrint(deps);
-      if (print === undefined) return view;
-      views.set(key, { print, deps, view });
-      if (views.size > GIT_CACHE_ENTRIES) views.delete(views.keys().next().value!);
-      return view;
-    },
-  };
-}
-
-/** The variables that decide what git reads: its own, HOME, XDG_CONFIG_HOME, PATH (which git). */
-function envKey(env: Readonly<Record<string, string | undefined>>): string {
-  return JSON.stringify(Object.keys(env).filter((k) => k.startsWith("GIT_") || k === "HOME" || k === "XDG_CONFIG_HOME" || k === "PATH").sort().map((k) => [k, env[k]]));
-}
-
-/**
- * One entry per path: `-` when absent, a symlink's target plus what it leads to, a regular file's
- * SHA-256, a directory's mark. Undefined when a file is too large or unreadable (nothing is kept).
- */
-function contentPrint(paths: readonly string[]): string | undefined {
-  const hash = createHash("sha256");
-  for (const p of paths) {
-    let st: Stats | undefined;
-    try {
-      st = lstatSync(p, { throwIfNoEntry: false });
-      hash.update(`${p}\0`);
-      if (!st) {
-        hash.update("-\0");
-        continue;
-      }
-      if (st.isSymbolicLink()) {
-        hash.update(`l:${readlinkSync(p)}\0`);
-        st = statSync(p, { throwIfNoEntry: false });
-        if (!st) {
-          hash.update("-\0");
-          continue;
-        }
-      }
-      if (st.isDirectory()) hash.update("d\0");
-      else if (st.isFile() && st.size <= MAX_HASHED_BYTES) hash.update(readFileSync(p)).update("\0f\0");
-      else return undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return hash.digest("hex");
-}
-
-/** The git directory a working tree's `.git` entry leads to (a directory or a `gitdir:` file). */
-function gitDirOf(worktree: string): string | undefined {
-  const index = indexPathOf(join(worktree, ".git"));
-  return index ? dirname(index) : undefined;
-}
-
-/**
- * Files git's config answer in `worktree` depends on even before it names them: system and global
- * config (present or not), the `.git` entry, and the git directory's HEAD (`includeIf onbranch:`),
- * config, config.worktree and commondir, and the common directory's.
- */
-function configCandidates(worktree: string, env: Readonly<Record<string, string | undefined>>, home: string): string[] {
-  const gitHome = env.HOME ?? home;
-  const xdg = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(gitHome, ".config");
-  const out = ["/etc/gitconfig", "/usr/local/etc/gitconfig", join(xdg, "git", "config"), join(gitHome, ".gitconfig"), join(worktree, ".git")];
-  for (const name of ["GIT_CONFIG_SYSTEM", "GIT_CONFIG_GLOBAL"]) if (env[name]) out.push(resolve(worktree, env[name]));
-  const dir = gitDirOf(worktree);
-  if (dir) {
-    for (const name of ["HEAD", "config", "config.worktree", "commondir"]) out.push(join(dir, name));
-    const common = readSmallText(join(dir, "commondir"))?.trim();
-    if (common) for (const name of ["config", "config.worktree"]) out.push(join(resolve(dir, common), name));
-  }
-  return out;
-}
-
-function readSmallText(path: string): string | undefined {
-  try {
-    const st = lstatSync(path);
-    return st.isFile() && st.size <= 4096 ? readFileSync(path, "utf8") : undefined;
-  } catch {
-    return undefined;
-  }
 }

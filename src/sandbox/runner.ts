@@ -12,7 +12,7 @@ import { buildEnvironment } from "./environment.js";
 import { SandboxError } from "./errors.js";
 import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
 import { decoysWork, inspectDecoys } from "./decoys.js";
-import { checkGitDirs, createGitCache, snapshotGitDirs, snapshotIndexes } from "./gitguard.js";
+import { checkGitDirs, snapshotGitDirs, snapshotIndexes } from "./gitguard.js";
 import { openPinRegistry } from "./pins.js";
 import { createRunCgroups, prlimitArgs, ulimitScript, type RunCgroups } from "./limits.js";
 import { bridgeToTcp, PROXY_PORT, startForwarder, type Forwarder } from "./network.js";
@@ -155,11 +155,6 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   // The egress proxy a `network` widening leads to is part of what the approver approves.
   const policyDigest = (): string =>
     (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null, proxy: deps.proxy ?? null })) as unknown)));
-  // Runs of this instance between their spawn and the end of their post-run checks: while any is
-  // live, a workspace file may change under git's feet, so nothing git says is cached then.
-  let liveRuns = 0;
-  // What the host's git said about each workspace, reused while its files are unchanged.
-  const gitCache = createGitCache(() => liveRuns > 0);
   // Decoys need access times where the run directories live; learned once, on the first run.
   let decoysOn: boolean | undefined;
   const hiddenFiles = (deps.hiddenFiles ?? []).flatMap((f) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`]);
@@ -314,7 +309,6 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     let plan: FilesystemPlan | undefined;
     let cgroups: RunCgroups | undefined;
     let bridge: { close(): void } | undefined;
-    let counted = false;
     try {
       mkdirSync(join(runDir, "tmp"), { mode: 0o700 });
       plan = planFilesystem({
@@ -331,7 +325,6 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         runDir,
         homeSizeBytes: Math.min(limits.memoryMb, 1024) * 1024 * 1024,
         gitEnv,
-        gitCache,
         decoys: (decoysOn ??= decoysWork(deps.tmpRoot ?? tmpdir())),
         exactPaths,
         extraDenied: hiddenFiles,
@@ -379,8 +372,6 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       writeFileSync(filterFile, seccompFilter, { mode: 0o400 });
       const filterFd = openSync(filterFile, "r");
       let child: ChildProcess;
-      liveRuns++;
-      counted = true;
       try {
         child = spawn(file, argv, { env, stdio: stdioFor(filterFd, networked) });
       } finally {
@@ -418,6 +409,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
           worktrees: plan.gitWorktrees,
           before: new Set(plan.gitEntries),
           beforeIds: plan.gitEntryIds,
+          beforeRepositories: plan.repositories,
           writableRoots: plan.writableRoots,
           sinceMs: gitSince,
           env: gitEnv,
@@ -495,7 +487,6 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       if (error instanceof SandboxError) throw error;
       throw new SandboxError("setup-failed", `the sandbox could not be set up: ${error instanceof Error ? error.message : String(error)}`, "run `gatehouse doctor`");
     } finally {
-      if (counted) liveRuns--;
       bridge?.close();
       // The tree is already dead (its PID namespace went with bwrap). Placeholders in the
       // caller's directories go now (the registry leaves one that a concurrent run in the same
@@ -588,13 +579,20 @@ async function untilEmpty(cgroups: RunCgroups): Promise<void> {
   throw new Error("processes of the run are still alive");
 }
 
-/** `rm -rf --one-file-system -- dir` (coreutils), for trees Node's rm cannot remove. */
-function removeTree(dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("/bin/rm", ["-rf", "--one-file-system", "--", dir], { stdio: "ignore" });
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`rm -rf exited ${String(code)}`))));
-  });
+/**
+ * `chmod -R u+rwx` then `rm -rf --one-file-system` (coreutils), for trees Node's rm cannot remove:
+ * both walk by directory descriptor (no PATH_MAX) and never follow symbolic links.
+ */
+async function removeTree(dir: string): Promise<void> {
+  const coreutils = (file: string, args: string[]): Promise<number | null> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(file, args, { stdio: "ignore" });
+      child.on("error", reject);
+      child.on("close", resolve);
+    });
+  await coreutils("/bin/chmod", ["-R", "u+rwx", "--", dir]);
+  const code = await coreutils("/bin/rm", ["-rf", "--one-file-system", "--", dir]);
+  if (code !== 0) throw new Error(`rm -rf exited ${String(code)}`);
 }
 
 /** Gives the owner back access to a stand-in tree so it can be removed. */
