@@ -516,7 +516,8 @@ export function gitConfigView(worktree: string, env: Readonly<Record<string, str
   let out: string;
   try {
     // GIT_CONFIG makes `git config` (only) read that one file; every other git command ignores it.
-    const { GIT_CONFIG: _ignored, ...forGit } = env;
+    const forGit = { ...env };
+    delete forGit.GIT_CONFIG;
     out = execFileSync("git", ["-c", "safe.directory=*", "config", "--list", "--show-origin", "--includes", "-z"], {
       cwd: worktree,
       env: { ...forGit, GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" },
