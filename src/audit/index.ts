@@ -1,11 +1,11 @@
 export { createMemoryAuditLog } from "./memory.js";
 export type { MemoryAuditLog } from "./memory.js";
-export { openAuditLog, DEFAULT_MAX_RESULT_BYTES } from "./log.js";
-export type { AuditLogOptions, AuditLogStatus, DurableAuditLog } from "./log.js";
+export { openAuditLog, DEFAULT_MAX_RESULT_BYTES } from "./writer.js";
+export type { AuditLogOptions, AuditLogStatus, DurableAuditLog } from "./writer.js";
 export { verifyAuditLog, VERIFY_PROBLEM_CODES } from "./verify.js";
 export type { VerifyOptions, VerifyReport, VerifyProblem, VerifyProblemCode, ExternalCheckpoint } from "./verify.js";
-export { AuditError, AUDIT_ERROR_CODES } from "./errors.js";
-export type { AuditErrorCode } from "./errors.js";
+export { AuditError, AUDIT_ERROR_CODES } from "./writer.js";
+export type { AuditErrorCode } from "./writer.js";
 export {
   generateSigningKey,
   formatSigningKey,
@@ -17,7 +17,8 @@ export {
   openNote,
 } from "./note.js";
 export type { NoteSigningKey, NoteVerifierKey } from "./note.js";
-export { readSigningKeyFile, readVerifierKeyFile, writeKeyFiles } from "./keys.js";
+export { readSigningKeyFile } from "./writer.js";
+export { readVerifierKeyFile, writeKeyFiles } from "./keys.js";
 export { signCheckpoint, openCheckpoint, formatCheckpoint, parseCheckpointText } from "./checkpoint.js";
 export type { Checkpoint } from "./checkpoint.js";
 export { fileCheckpointPublisher, httpCheckpointPublisher } from "./publish.js";
@@ -42,4 +43,4 @@ export { tailAuditLog, formatRecord } from "./tail.js";
 export type { TailOptions } from "./tail.js";
 export { decodeRecord, RECORD_VERSION } from "./record.js";
 export type { AuditRecord, StoredEvent, StoredOutcome, TruncatedResult, Redactor, RedactField } from "./record.js";
-export { defaultDataDir, AUDIT_FILES } from "./paths.js";
+export { defaultDataDir, AUDIT_FILES } from "./writer.js";

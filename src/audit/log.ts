@@ -1,5 +1,5 @@
 import type { AuditEvent, AuditSink } from "../core/index.js";
-import { openSqliteAuditStore, StoreError, type AuditStore, type NewAuditRecord, type StoreChanges } from "../store/index.js";
+import { openSqliteAuditStore, StoreError, type AuditStore, type NewAuditRecord, type StoreChanges } from "../store/writer.js";
 import { openCheckpoint, signCheckpoint, type Checkpoint } from "./checkpoint.js";
 import { AuditError, fromStoreError } from "./errors.js";
 import { MerkleAccumulator, hashLeafText } from "./merkle.js";
@@ -159,7 +159,8 @@ async function loadState(store: AuditStore, key: NoteSigningKey, publishers: rea
   }
   // Checkpoints the stored records must still match: the latest stored one and the latest published ones.
   const expected: { checkpoint: Checkpoint; source: string }[] = [];
-  const stored = await store.readCheckpoints();
+  // The latest only (a store that returns them all still ends with it).
+  const stored = await store.readCheckpoints({ latest: true });
   const latestStored = stored[stored.length - 1];
   if (latestStored) expected.push({ checkpoint: trusted(latestStored.note, key, origin, `${store.location} (stored checkpoint)`), source: "the stored checkpoint" });
   for (const publisher of publishers) {

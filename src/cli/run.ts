@@ -1,8 +1,8 @@
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { AUDIT_FILES, AuditError, defaultDataDir, openAuditLog, readSigningKeyFile, type DurableAuditLog } from "../audit/index.js";
+import { AUDIT_FILES, AuditError, defaultDataDir, openAuditLog, readSigningKeyFile, type DurableAuditLog } from "../audit/writer.js";
 import { createSandbox, formatViolation, loadSandboxPolicy, probeHost, SandboxError, type SandboxDeps, type SandboxPolicy } from "../sandbox/index.js";
-import { StoreError } from "../store/index.js";
+import { StoreError } from "../store/writer.js";
 import { CliExit, type CliIO } from "./io.js";
 
 interface RunFlags {

@@ -37,8 +37,12 @@ export interface AuditStore {
   readRecordBytes(from: number, to: number, pageSize?: number): AsyncIterable<readonly StoredRecordBytes[]>;
   /** Leaf hashes with `from <= seq < to`, in sequence order, in pages. */
   readLeafHashes(from: number, to: number, pageSize?: number): AsyncIterable<readonly StoredLeafHash[]>;
-  /** Every stored checkpoint, smallest size first. */
-  readCheckpoints(): Promise<readonly StoredCheckpoint[]>;
+  /**
+   * Every stored checkpoint, smallest size first; with `latest`, only the one of the largest size
+   * (what a writer opening the log checks against: each run adds a checkpoint, so reading them
+   * all would cost every start a little more).
+   */
+  readCheckpoints(options?: { readonly latest?: boolean }): Promise<readonly StoredCheckpoint[]>;
   close(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
-export { openSqliteAuditStore, AUDIT_APPLICATION_ID, AUDIT_SCHEMA_VERSION } from "./sqlite-audit-store.js";
-export type { SqliteAuditStoreOptions } from "./sqlite-audit-store.js";
+export { openSqliteAuditStore, AUDIT_APPLICATION_ID, AUDIT_SCHEMA_VERSION } from "./writer.js";
+export type { SqliteAuditStoreOptions } from "./writer.js";
 export { openPostgresAuditStore } from "./postgres-audit-store.js";
 export type { PostgresAuditStoreOptions } from "./postgres-audit-store.js";
 export type {
@@ -11,9 +11,9 @@ export type {
   StoredRecordBytes,
   StoreAppend,
   StoreChanges,
-} from "./audit-store.js";
-export { StoreError, STORE_ERROR_CODES, toStoreError } from "./errors.js";
-export type { StoreErrorCode } from "./errors.js";
+} from "./writer.js";
+export { StoreError, STORE_ERROR_CODES, toStoreError } from "./writer.js";
+export type { StoreErrorCode } from "./writer.js";
 export { openSqliteApprovalStore, APPROVALS_APPLICATION_ID, APPROVALS_SCHEMA_VERSION } from "./approvals-sqlite.js";
 export { openPostgresApprovalStore } from "./approvals-postgres.js";
 export type { PostgresApprovalStoreOptions } from "./approvals-postgres.js";

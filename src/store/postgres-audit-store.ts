@@ -274,8 +274,9 @@ class PostgresAuditStore implements AuditStore {
     }));
   }
 
-  async readCheckpoints(): Promise<readonly StoredCheckpoint[]> {
-    const result = await this.#query<{ size: string; note: string; created: string }>(`SELECT size::text, note, created FROM ${this.#schema}.checkpoints ORDER BY checkpoints.size`);
+  async readCheckpoints(options: { readonly latest?: boolean } = {}): Promise<readonly StoredCheckpoint[]> {
+    const order = options.latest ? "ORDER BY checkpoints.size DESC LIMIT 1" : "ORDER BY checkpoints.size";
+    const result = await this.#query<{ size: string; note: string; created: string }>(`SELECT size::text, note, created FROM ${this.#schema}.checkpoints ${order}`);
     return result.rows.map((r) => ({ size: Number(r.size), note: r.note, created: r.created }));
   }
 

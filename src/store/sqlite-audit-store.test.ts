@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,6 +36,30 @@ describe("the SQLite audit store", () => {
     const reader = openSqliteAuditStore(file, { readonly: true });
     expect(await reader.origin()).toBe("example.com/log");
     await reader.close();
+  });
+
+  it("reads leaf hashes back byte for byte, across pages, and reports a missing record as stored", async () => {
+    const store = openSqliteAuditStore(join(dir, "audit.db"));
+    const hashes = Array.from({ length: 10 }, (_, seq) => (seq === 4 ? Buffer.alloc(32) : randomBytes(32)));
+    await store.appendRecords(hashes.map((leafHash, seq) => ({ seq, leafHash, record: `{"seq":${seq}}` })));
+    for (const pageSize of [1, 3, 10, 16384]) {
+      const read = await collect(store.readLeafHashes(2, 9, pageSize));
+      expect(read.map((r) => r.seq)).toEqual([2, 3, 4, 5, 6, 7, 8]);
+      expect(read.map((r) => Buffer.from(r.leafHash).toString("hex"))).toEqual(hashes.slice(2, 9).map((h) => h.toString("hex")));
+    }
+    // A gap (written past the log's lock) comes back as it is, for the reader to report.
+    await store.appendRecords([{ seq: 12, leafHash: randomBytes(32), record: "{}" }]);
+    expect((await collect(store.readLeafHashes(8, 20, 3))).map((r) => r.seq)).toEqual([8, 9, 12]);
+    await store.close();
+  });
+
+  it("reads every checkpoint, or only the latest", async () => {
+    const store = openSqliteAuditStore(join(dir, "audit.db"));
+    expect(await store.readCheckpoints({ latest: true })).toEqual([]);
+    for (const size of [9, 5, 20]) await store.appendCheckpoint({ size, note: `n${size}`, created: "t" });
+    expect((await store.readCheckpoints()).map((c) => c.size)).toEqual([5, 9, 20]);
+    expect(await store.readCheckpoints({ latest: true })).toEqual([{ size: 20, note: "n20", created: "t" }]);
+    await store.close();
   });
 
   it("writes a batch atomically: a conflicting sequence number leaves nothing behind", async () => {

@@ -261,24 +261,36 @@ class SqliteAuditStore implements AuditStore {
   }
 
   async *readLeafHashes(from: number, to: number, pageSize = 16384): AsyncIterable<readonly StoredLeafHash[]> {
+    // Opening the log reads every leaf hash (at every `gatehouse run`): a page comes as one blob,
+    // the hashes end to end, rather than as a Buffer per row. Only for a page that is what a
+    // writer stores (consecutive seqs, 32-byte hashes); any other is read row by row, as stored.
+    const packed = this.#db
+      .prepare(
+        "SELECT count(*), min(seq), max(seq), CAST(group_concat(leaf_hash, x'' ORDER BY seq) AS BLOB) FROM (SELECT seq, leaf_hash FROM records WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?)",
+      )
+      .raw(true);
     const statement = this.#db
       .prepare("SELECT seq, leaf_hash FROM records WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?")
       .raw(true);
     let next = from;
     for (;;) {
-      const rows = await this.#run(() => statement.all(next, to, pageSize) as [number, Buffer][]);
-      if (rows.length === 0) return;
-      yield rows.map(([seq, leafHash]) => ({ seq, leafHash }));
-      const last = rows[rows.length - 1];
-      if (!last || rows.length < pageSize) return;
-      next = last[0] + 1;
+      const [count, first, last, hashes] = await this.#run(() => packed.get(next, to, pageSize) as [number, number | null, number | null, Buffer | null]);
+      if (count === 0) return;
+      const start = next;
+      const page: StoredLeafHash[] =
+        first === start && last === start + count - 1 && hashes?.length === 32 * count
+          ? Array.from({ length: count }, (_, i) => ({ seq: start + i, leafHash: hashes.subarray(32 * i, 32 * i + 32) }))
+          : (await this.#run(() => statement.all(start, to, pageSize) as [number, Buffer][])).map(([seq, leafHash]) => ({ seq, leafHash }));
+      yield page;
+      const end = page[page.length - 1];
+      if (!end || page.length < pageSize) return;
+      next = end.seq + 1;
     }
   }
 
-  readCheckpoints(): Promise<readonly StoredCheckpoint[]> {
-    return this.#run(
-      () => this.#db.prepare("SELECT size, note, created FROM checkpoints ORDER BY size").all() as StoredCheckpoint[],
-    );
+  readCheckpoints(options: { readonly latest?: boolean } = {}): Promise<readonly StoredCheckpoint[]> {
+    const sql = options.latest ? "SELECT size, note, created FROM checkpoints ORDER BY size DESC LIMIT 1" : "SELECT size, note, created FROM checkpoints ORDER BY size";
+    return this.#run(() => this.#db.prepare(sql).all() as StoredCheckpoint[]);
   }
 
   close(): Promise<void> {
