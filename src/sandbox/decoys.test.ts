@@ -11,6 +11,9 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
+/** Longer than a clock tick: the run's first access comes after bwrap's set-up, never in the planting tick. */
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
 /** Follows a path the way a reader would, failing as the run's reads fail. */
 const follow = (path: string): void => {
   try {
@@ -55,8 +58,9 @@ describe("decoys", () => {
     expect(inspectDecoys([d])).toEqual([]);
   });
 
-  it("following a link is a denied read of that path; listing the directory is one of the directory", () => {
+  it("following a link is a denied read of that path; listing the directory is one of the directory", async () => {
     const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa", "id_ed25519"]);
+    await tick();
     follow(join(d.hostDir, "id_ed25519"));
     expect(inspectDecoys([d])).toEqual([{ kind: "denied-read", path: "/home/u/.ssh/id_ed25519", detail: expect.stringContaining("opened or looked up") }]);
     readdirSync(d.hostDir);
@@ -78,19 +82,20 @@ describe("decoys", () => {
     expect(lstatSync(secret).atimeMs).toBe(atimeBefore);
   });
 
-  it("times reset after a look are still reported, on a link and on the directory", () => {
+  it("times reset after a look are still reported, on a link and on the directory", async () => {
     const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa"]);
+    await tick();
     follow(join(d.hostDir, "id_rsa"));
     lutimesSync(join(d.hostDir, "id_rsa"), new Date(0), new Date(0));
     readdirSync(d.hostDir);
     utimesSync(d.hostDir, new Date(0), new Date(0));
-    expect(inspectDecoys([d]).map((f) => f.detail)).toEqual([expect.stringContaining("were reset by the run (hiding a listing?)"), expect.stringContaining("were reset by the run (hiding a read?)")]);
+    // (the directory's atime is not back where it was planted, so it still reads as a listing)
+    expect(inspectDecoys([d]).map((f) => `${f.path}: ${f.detail}`)).toEqual([expect.stringContaining("/home/u/.ssh: the denied directory"), expect.stringContaining("were reset by the run (hiding a read?)")]);
   });
 
   it("a stand-in filled with many entries is inspected with a bound", () => {
     const d = plantDecoy(join(root, "d"), "/home/u/.ssh", ["id_rsa"]);
     for (let i = 0; i < 5000; i++) writeFileSync(join(d.hostDir, `f${i}`), "");
-    utimesSync(d.hostDir, new Date(0), new Date(0));
     expect(inspectDecoys([d])).toEqual([]);
   });
 });

@@ -10,9 +10,8 @@ import { join } from "node:path";
  * the usual key names (`~/.ssh/id_ed25519`, `~/.aws/credentials`, `audit.db`…), each pointing at a
  * file beside it that does not exist. The stand-in lives in the run's private directory on the
  * host and is bound read-write, so the kernel keeps access times on it: following a link (open,
- * stat, cat) sets the link's atime, listing the directory sets the directory's. Both are set to 0
- * before the run; after it (the run's processes are dead by then) a moved atime is a
- * `denied-read`. A read still fails with ENOENT and returns nothing.
+ * stat, cat) sets the link's atime, listing the directory sets the directory's. Both are recorded
+ * when planted; after the run (its processes are dead by then) a moved atime is a `denied-read`. A read still fails with ENOENT and returns nothing.
  *
  * Writing through a link works, as writing into the empty home did before (a test that writes a
  * fake `~/.aws/credentials` still passes): the file lands in the stand-in and is discarded with the
@@ -30,11 +29,11 @@ import { join } from "node:path";
  * `~/.gnupg` (gpg writes its keyrings there).
  */
 export const HOME_DECOYS: Readonly<Record<string, readonly string[]>> = {
-  ".ssh": ["id_rsa", "id_ed25519", "id_ecdsa", "id_dsa", "id_ed25519_sk", "id_ecdsa_sk"],
+  ".ssh": ["id_rsa", "id_ed25519", "id_ecdsa"],
   ".aws": ["credentials"],
-  ".config/gcloud": ["application_default_credentials.json", "credentials.db", "access_tokens.db"],
+  ".config/gcloud": ["application_default_credentials.json", "credentials.db"],
   ".config/gh": ["hosts.yml"],
-  ".azure": ["msal_token_cache.json", "accessTokens.json"],
+  ".azure": ["msal_token_cache.json"],
 };
 
 /** Key names planted in the stand-in for Gatehouse's data directory. */
@@ -49,10 +48,11 @@ export interface Decoy {
   readonly dest: string;
   /** The stand-in on the host, in the run's private directory. */
   readonly hostDir: string;
-  /** The stand-in's ctime once planted (a change with nothing written means its times were reset). */
+  /** The stand-in's atime and ctime once planted (a ctime change with nothing written means its times were reset). */
+  readonly dirAtimeNs: bigint;
   readonly dirCtimeNs: bigint;
-  /** Planted link names with their inode numbers and ctimes (a replacement may reuse the inode, never the ctime). */
-  readonly links: readonly { readonly name: string; readonly ino: bigint; readonly ctimeNs: bigint }[];
+  /** Planted link names with their inode numbers, atimes and ctimes (a replacement may reuse the inode, never the ctime). */
+  readonly links: readonly { readonly name: string; readonly ino: bigint; readonly atimeNs: bigint; readonly ctimeNs: bigint }[];
 }
 
 /** What a decoy tells after the run. */
@@ -64,19 +64,24 @@ export interface DecoyFinding {
 
 const ZERO = new Date(0);
 
-/** Creates the stand-in for `dest` under `dir` (which must not exist yet), with atimes at 0. */
+/**
+ * Creates the stand-in for `dest` under `dir` (which must not exist yet). A new inode's atime
+ * equals its mtime, so the relatime rule (update while atime <= mtime) moves it on the first
+ * access; the times are recorded, not reset (two system calls per link, not three: the metadata
+ * calls are what planting costs). bwrap's set-up alone outlasts a clock tick, so an access inside
+ * the run never lands on the recorded time.
+ */
 export function plantDecoy(dir: string, dest: string, names: readonly string[]): Decoy {
   mkdirSync(dir, { mode: 0o700 });
   const links = names.map((name) => {
     const path = join(dir, name);
     symlinkSync(targetOf(name), path);
-    lutimesSync(path, ZERO, ZERO);
     const st = lstatSync(path, { bigint: true });
-    return { name, ino: st.ino, ctimeNs: st.ctimeNs };
+    return { name, ino: st.ino, atimeNs: st.atimeNs, ctimeNs: st.ctimeNs };
   });
-  // Last: creating the links moved the directory's times.
-  utimesSync(dir, ZERO, ZERO);
-  return { dest, hostDir: dir, dirCtimeNs: lstatSync(dir, { bigint: true }).ctimeNs, links };
+  // Last: creating the links moved the directory's mtime and ctime (not its atime).
+  const st = lstatSync(dir, { bigint: true });
+  return { dest, hostDir: dir, dirAtimeNs: st.atimeNs, dirCtimeNs: st.ctimeNs, links };
 }
 
 /**
@@ -88,11 +93,11 @@ export function inspectDecoys(decoys: readonly Decoy[]): DecoyFinding[] {
   for (const decoy of decoys) {
     const dir = lstatOrUndefined(decoy.hostDir);
     if (!dir?.isDirectory()) continue;
-    if (dir.atimeNs !== 0n) out.push({ kind: "denied-read", path: decoy.dest, detail: `the denied directory \`${decoy.dest}\` was listed (seen on its decoy)` });
+    if (dir.atimeNs !== decoy.dirAtimeNs) out.push({ kind: "denied-read", path: decoy.dest, detail: `the denied directory \`${decoy.dest}\` was listed (seen on its decoy)` });
     else if (dir.ctimeNs !== decoy.dirCtimeNs && onlyPlanted(decoy)) {
       out.push({ kind: "denied-read", path: decoy.dest, detail: `the times of the decoy \`${decoy.dest}\` were reset by the run (hiding a listing?)` });
     }
-    for (const { name, ino, ctimeNs } of decoy.links) {
+    for (const { name, ino, atimeNs, ctimeNs } of decoy.links) {
       const path = `${decoy.dest}/${name}`;
       const st = lstatOrUndefined(join(decoy.hostDir, name));
       // Removed or replaced: the run's own business in its scratch home; nothing can be read there.
@@ -100,7 +105,7 @@ export function inspectDecoys(decoys: readonly Decoy[]): DecoyFinding[] {
       // Written through: what a later read returned is what the run itself wrote.
       if (lstatOrUndefined(join(decoy.hostDir, targetOf(name)))) continue;
       if (st.ctimeNs !== ctimeNs) out.push({ kind: "denied-read", path, detail: `the times of the decoy \`${path}\` were reset by the run (hiding a read?)` });
-      else if (st.atimeNs !== 0n) out.push({ kind: "denied-read", path, detail: `\`${path}\` was opened or looked up (seen on its decoy); nothing was read` });
+      else if (st.atimeNs !== atimeNs) out.push({ kind: "denied-read", path, detail: `\`${path}\` was opened or looked up (seen on its decoy); nothing was read` });
     }
   }
   return out;
