@@ -34,7 +34,7 @@ const canMount = (() => {
 })();
 
 describe("decoys", () => {
-  it.skipIf(!canMount)("the atime probe says no on a noatime file system (the runner then plants no decoys that could never fire) and yes on relatime", () => {
+  it.skipIf(!canMount)("the atime probe (gatehouse doctor) says no on a noatime file system, where decoys cannot fire, and yes on relatime", () => {
     const mnt = join(root, "mnt");
     mkdirSync(mnt);
     const probe = `import { decoysWork } from ${JSON.stringify(new URL("./decoys.ts", import.meta.url).pathname)}; console.log(JSON.stringify(decoysWork(process.argv[1])));`;

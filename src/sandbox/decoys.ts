@@ -19,7 +19,7 @@ import { join } from "node:path";
  * from the host, so the stand-in tells nothing about what the host has. A run can tell a decoy
  * from the real thing (`lstat`, /proc/self/mountinfo); it cannot make one return data.
  *
- * This needs access times on the file system of the run directory: {@link decoysWork} checks once.
+ * This needs access times on the file system of the run directory: `gatehouse doctor` checks with {@link decoysWork}.
  */
 
 /**

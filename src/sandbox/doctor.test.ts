@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildBwrapArgs } from "./bwrap.js";
-import { BWRAP_OPTIONS_USED, formatDoctorReport, missingBwrapOptions, probeHost } from "./doctor.js";
+import { BWRAP_OPTIONS_USED, formatDoctorReport, missingBwrapOptions, probeHost, scratchRoot } from "./doctor.js";
 
 /** The option lines of `bwrap --help` as bubblewrap 0.8.0 prints them (abridged to what we use). */
 const HELP_080 = `usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]
@@ -51,5 +54,19 @@ describe("the bwrap options check", () => {
     const text = formatDoctorReport(old).join("\n");
     expect(text).toMatch(/bubblewrap\s+TOO OLD .*--disable-userns --size; need >= 0\.8\.0/);
     expect(text).toMatch(/sandbox: UNAVAILABLE/);
+  });
+});
+
+describe("scratch root for a run's control files", () => {
+  it("prefers $XDG_RUNTIME_DIR, then /dev/shm, then the OS temp directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gh-xdg-runtime-"));
+    try {
+      expect(scratchRoot({ XDG_RUNTIME_DIR: dir })).toBe(dir);
+      const fallback = scratchRoot({ XDG_RUNTIME_DIR: "relative/not/used" });
+      expect(fallback === "/dev/shm" || fallback === tmpdir()).toBe(true);
+      expect(scratchRoot({ XDG_RUNTIME_DIR: join(dir, "missing") })).toBe(fallback);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

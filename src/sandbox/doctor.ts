@@ -1,10 +1,30 @@
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { arch, platform, tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, isAbsolute, join } from "node:path";
 import { decoysWork } from "./decoys.js";
 import { probeCgroups, rlimitNprocEnforced, type CgroupHost } from "./limits.js";
 import { SECCOMP_ARCHES } from "./seccomp.js";
+
+/**
+ * Where a run's read-only control files live (masks, the seccomp filter, index copies): a memory
+ * file system when there is one we may write — `$XDG_RUNTIME_DIR` (per user, mode 0700), else
+ * `/dev/shm` — because metadata calls on a disk-backed /tmp can cost a millisecond each, and a run
+ * makes a few dozen. The sandbox's own /tmp stays in the OS temp directory (it may be large).
+ */
+export function scratchRoot(env: Readonly<Record<string, string | undefined>>): string {
+  for (const candidate of [env.XDG_RUNTIME_DIR, "/dev/shm"]) {
+    if (!candidate || !isAbsolute(candidate)) continue;
+    try {
+      if (!statSync(candidate).isDirectory()) continue;
+      accessSync(candidate, constants.W_OK | constants.X_OK);
+      return candidate;
+    } catch {
+      // not usable: try the next
+    }
+  }
+  return tmpdir();
+}
 
 /** What this host can give a sandboxed run. */
 export interface HostCapabilities {
@@ -129,7 +149,7 @@ export function probeHost(options: { readonly spawnChecks?: boolean } = {}): Hos
   if (!cgroups.writable.memory) warnings.push("no writable memory cgroup: memory is limited per process (RLIMIT_AS), not for the run as a whole");
   if (!cgroups.writable.cpuacct) warnings.push("no writable cpuacct cgroup: CPU time is limited per process, and not reported");
   // Only the doctor asks (spawn checks on): the runner learns it itself, where its run directories live.
-  if (spawnChecks && !decoysWork(tmpdir())) warnings.push(`access times do not move in ${tmpdir()} (noatime?): no decoys are planted, so a silent read of a credential directory goes unreported`);
+  if (spawnChecks && !decoysWork(tmpdir())) warnings.push(`access times do not move in ${tmpdir()} (noatime?): decoys cannot tell a silent read of a credential directory, so it goes unreported`);
   if (runningAsRoot) warnings.push("running as root: sandboxed processes are uid 0 outside the namespace, held by dropped capabilities, read-only mounts, NO_NEW_PRIVS and seccomp");
   return {
     platform: platform(),

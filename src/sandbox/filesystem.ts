@@ -146,8 +146,15 @@ export interface FilesystemInput {
   readonly writableProtected: readonly string[];
   readonly home: string;
   readonly dataDir: string;
-  /** Per-run directory on the host, already created: holds `tmp/` and the mask sources. */
+  /** Per-run control directory on the host, already created: holds the mask sources and decoys. */
   readonly runDir: string;
+  /** The directory bound as the run's /tmp, already created (default `<runDir>/tmp`). */
+  readonly tmpDir?: string;
+  /**
+   * Where decoy stand-ins are created (default `runDir`). They are bound read-write, so they
+   * belong with the run's /tmp on disk, not on a memory file system a run could fill.
+   */
+  readonly decoyDir?: string;
   readonly homeSizeBytes: number;
   /**
    * The host environment git would run with later (HOME, XDG_CONFIG_HOME, GIT_CONFIG_*): when
@@ -159,7 +166,7 @@ export interface FilesystemInput {
   readonly exactPaths?: readonly string[];
   /** More files never visible (the approvals database, its journal files); refused inside a writable root. */
   readonly extraDenied?: readonly string[];
-  /** Plant decoys where hidden credential directories would be (only where access times work: `decoysWork`). */
+  /** Plant decoys where hidden credential directories would be (they report only where access times move: `decoysWork`). */
   readonly decoys?: boolean;
 }
 
@@ -263,7 +270,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
     if (st.isSymbolicLink()) mounts.push({ op: "symlink", target: readlinkSync(path), dest: path });
     else if (st.isDirectory()) mounts.push({ op: "ro-bind", src: path, dest: path });
   }
-  mounts.push({ op: "bind", src: join(input.runDir, "tmp"), dest: "/tmp" });
+  mounts.push({ op: "bind", src: input.tmpDir ?? join(input.runDir, "tmp"), dest: "/tmp" });
   mounts.push({ op: "dir", dest: "/var" });
   mounts.push({ op: "symlink", target: "/tmp", dest: "/var/tmp" });
   mounts.push({ op: "tmpfs", dest: home, sizeBytes: input.homeSizeBytes });
@@ -300,7 +307,7 @@ export function planFilesystem(input: FilesystemInput): FilesystemPlan {
     for (const [dest, names] of places) {
       if (visibleRoots.some((r) => isWithin(dest, r) || isWithin(r, dest))) continue;
       if (dest === "/" || (!isWithin(dest, home) && FORBIDDEN_WORKDIR_ROOTS.some((r) => isWithin(dest, r)))) continue;
-      const decoy = plantDecoy(join(input.runDir, `decoy-${decoys.length}`), dest, names);
+      const decoy = plantDecoy(join(input.decoyDir ?? input.runDir, `decoy-${decoys.length}`), dest, names);
       decoys.push(decoy);
       mounts.push({ op: "bind", src: decoy.hostDir, dest });
     }

@@ -7,11 +7,11 @@ import { isAbsolute, join, resolve } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { canonicalJson, sha256Hex, type AuditEvent, type AuditSink, type Check } from "../core/index.js";
 import { BLOCK_FD, buildBwrapArgs, SECCOMP_FD, STATUS_FD } from "./bwrap.js";
-import { BWRAP_MIN_VERSION, probeHost, type HostCapabilities } from "./doctor.js";
+import { BWRAP_MIN_VERSION, probeHost, scratchRoot, type HostCapabilities } from "./doctor.js";
 import { buildEnvironment } from "./environment.js";
 import { SandboxError } from "./errors.js";
 import { planFilesystem, type FilesystemPlan, type MountOp } from "./filesystem.js";
-import { decoysWork, inspectDecoys } from "./decoys.js";
+import { inspectDecoys } from "./decoys.js";
 import { checkGitDirs, snapshotGitDirs, snapshotIndexes } from "./gitguard.js";
 import { openPinRegistry } from "./pins.js";
 import { createRunCgroups, prlimitArgs, ulimitScript, type RunCgroups } from "./limits.js";
@@ -155,8 +155,8 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   // The egress proxy a `network` widening leads to is part of what the approver approves.
   const policyDigest = (): string =>
     (digest ??= sha256Hex(canonicalJson(JSON.parse(JSON.stringify({ sandbox: deps.policy?.config ?? {}, baseDir: deps.policy?.baseDir ?? null, proxy: deps.proxy ?? null })) as unknown)));
-  // Decoys need access times where the run directories live; learned once, on the first run.
-  let decoysOn: boolean | undefined;
+  // Where control files go (a memory file system when there is one); learned once.
+  const scratch = scratchRoot(deps.hostEnv ?? process.env);
   const hiddenFiles = (deps.hiddenFiles ?? []).flatMap((f) => [f, `${f}-wal`, `${f}-shm`, `${f}-journal`]);
 
   async function run(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -305,7 +305,11 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     // architecture refuses the run here, with nothing to clean up.
     const seccompFilter = filter();
     const pins = openPinRegistry(deps.tmpRoot ?? tmpdir());
+    // What the run can write (its /tmp, the decoys) and the quarantine go to the OS temp directory
+    // (it may be large; on disk a run cannot fill the host's memory); its read-only control files
+    // (masks, seccomp filter, index copies) to a memory file system where there is one (scratchRoot).
     const runDir = mkdtempSync(join(deps.tmpRoot ?? tmpdir(), "gatehouse-run-"));
+    const ctlDir = deps.tmpRoot !== undefined || scratch === tmpdir() ? runDir : mkdtempSync(join(scratch, "gatehouse-ctl-"));
     let plan: FilesystemPlan | undefined;
     let cgroups: RunCgroups | undefined;
     let bridge: { close(): void } | undefined;
@@ -322,17 +326,21 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         writableProtected: profile.writableProtected,
         home,
         dataDir,
-        runDir,
+        runDir: ctlDir,
+        tmpDir: join(runDir, "tmp"),
+        decoyDir: runDir,
         homeSizeBytes: Math.min(limits.memoryMb, 1024) * 1024 * 1024,
         gitEnv,
-        decoys: (decoysOn ??= decoysWork(deps.tmpRoot ?? tmpdir())),
+        // Always planted (the same view on every host); `gatehouse doctor` warns where access
+        // times do not move, and there they simply never report.
+        decoys: true,
         exactPaths,
         extraDenied: hiddenFiles,
       });
       pins.register(runId, plan.pinned);
       // What the writable git directories hold before the run; compared after it (gitguard.ts).
       const gitSnapshot = snapshotGitDirs(plan.gitDirs);
-      const indexSnapshot = snapshotIndexes(plan.gitWorktrees, plan.writableRoots, join(runDir, "index-before"));
+      const indexSnapshot = snapshotIndexes(plan.gitWorktrees, plan.writableRoots, join(ctlDir, "index-before"));
       const gitSince = Date.now() - 1000;
       cgroups = createRunCgroups(host.cgroups, runId, limits);
       if (!cgroups?.hasPids && !host.nprocRlimit) {
@@ -341,13 +349,13 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       const networked = profile.network === "proxy";
       let upstream = proxy && "socket" in proxy ? proxy.socket : undefined;
       if (networked && proxy && "address" in proxy) {
-        upstream = join(runDir, "egress.sock");
+        upstream = join(ctlDir, "egress.sock");
         bridge = await bridgeToTcp(upstream, proxy.address);
       }
       const mounts: MountOp[] = [...plan.mounts];
       const owned: Record<string, string> = { HOME: home, TMPDIR: "/tmp" };
       if (networked) {
-        const resolv = join(runDir, "resolv.conf");
+        const resolv = join(ctlDir, "resolv.conf");
         writeFileSync(resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
         mounts.push({ op: "ro-bind", src: resolv, dest: "/etc/resolv.conf" });
         const credentials = deps.egressCredentials?.(runId);
@@ -368,7 +376,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
       // The filter goes to bwrap as a read-only file descriptor, not a pipe: a pipe written after
       // an early bwrap exit raises EPIPE (an unhandled stream error would crash the caller), and a
       // file cannot be half-read. The file sits in the run's private directory, never bound inside.
-      const filterFile = join(runDir, "seccomp.bpf");
+      const filterFile = join(ctlDir, "seccomp.bpf");
       writeFileSync(filterFile, seccompFilter, { mode: 0o400 });
       const filterFd = openSync(filterFile, "r");
       let child: ChildProcess;
@@ -510,13 +518,15 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
         }
         // Stand-ins for denied directories are execute-only; make them removable first.
         for (const d of planned?.standIns ?? []) restoreModes(d);
-        await rm(runDir, { recursive: true, force: true, maxRetries: 3 }).catch(async () => {
-          // The run can chmod what it wrote (in /tmp, in a decoy) so that its owner cannot remove
-          // it, or nest it deeper than PATH_MAX (Node's rm walks by full path: ENAMETOOLONG);
-          // coreutils rm walks by directory descriptor and never follows links.
-          restoreModes(runDir);
-          await rm(runDir, { recursive: true, force: true, maxRetries: 3 }).catch(() => removeTree(runDir));
-        });
+        for (const dir of new Set([ctlDir, runDir])) {
+          await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(async () => {
+            // The run can chmod what it wrote (in /tmp, in a decoy) so that its owner cannot remove
+            // it, or nest it deeper than PATH_MAX (Node's rm walks by full path: ENAMETOOLONG);
+            // coreutils rm walks by directory descriptor and never follows links.
+            restoreModes(dir);
+            await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => removeTree(dir));
+          });
+        }
       })().catch(() => undefined);
       pending.add(cleanup);
       void cleanup.finally(() => pending.delete(cleanup));
