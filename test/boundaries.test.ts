@@ -34,7 +34,7 @@ const folderOf = (path: string) => relative(src, path).split(sep)[0]!;
  * Second, smaller faces for what runs at every start (`gatehouse run` opens the audit log): a
  * subset of their folder's index.ts, so a command does not load what it never calls.
  */
-const NARROW_FACES = new Set([join("audit", "writer.ts"), join("store", "writer.ts")]);
+const NARROW_FACES = new Set([join("audit", "writer.ts"), join("store", "writer.ts"), join("integrations", "claude-code", "client.ts")]);
 const ENTRY_POINTS = new Set(["cli", "integrations", "server", "demo"]);
 const CHECKS = new Set(["policy", "approvals", "secrets", "audit", "dryrun", "provenance", "limits"]);
 
@@ -62,6 +62,22 @@ describe("module boundaries", () => {
     const index = (await import(join(src, dirname(face), "index.ts"))) as Record<string, unknown>;
     expect(Object.keys(narrow).length).toBeGreaterThan(0);
     for (const [name, value] of Object.entries(narrow)) expect(index[name], name).toBe(value);
+  });
+
+  it("keeps the hook's forwarding face light: only errors.ts and node built-ins, no package (zod, the policy, the judges)", () => {
+    const client = join(src, "integrations", "claude-code", "client.ts");
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const spec of importsOf(file)) visit(resolve(dirname(file), spec.replace(/\.js$/, ".ts")));
+    };
+    visit(client);
+    expect([...seen].map((f) => relative(src, f)).sort()).toEqual([join("integrations", "claude-code", "client.ts"), join("integrations", "claude-code", "errors.ts")]);
+    for (const file of seen) {
+      const packages = [...readFileSync(file, "utf8").matchAll(/\bfrom\s*["']([^"'.][^"']*)["']/g)].map((m) => m[1]!).filter((spec) => !spec.startsWith("node:"));
+      expect(packages, relative(src, file)).toEqual([]);
+    }
   });
 
   it("keeps core free of other src folders", () => {

@@ -76,8 +76,15 @@ export function registerHookCommand(program: Command, io: CliIO, exit: (code: nu
 }
 
 async function answerHook(flags: HookFlags, io: CliIO): Promise<void> {
+  if (flags.socket && !flags.serve) {
+    // Forwarding only: the light client face, not the policy, schemas and judges.
+    const client = await import("../integrations/claude-code/client.js");
+    const forwarded = await client.askHookServer(resolve(flags.socket), await readStdin(client.MAX_EVENT_BYTES + 1));
+    printAnswer(forwarded, io);
+    return;
+  }
   const cc = await import("../integrations/claude-code/index.js");
-  const { defaultDataDir } = await import("../audit/index.js");
+  const { defaultDataDir } = await import("../audit/writer.js");
   const dataDir = resolve(flags.dataDir ?? defaultDataDir());
   const policyPath = resolve(flags.policy ?? defaultHookPolicy());
   if (flags.serve) {
@@ -98,19 +105,21 @@ async function answerHook(flags: HookFlags, io: CliIO): Promise<void> {
   }
   const text = await readStdin(cc.MAX_EVENT_BYTES + 1);
   let answer;
-  if (flags.socket) answer = await cc.askHookServer(resolve(flags.socket), text);
-  else {
+  try {
+    const runtime = await cc.createHookRuntime({ policyPath, dataDir, gatehouseCommand: selfCommand() });
     try {
-      const runtime = await cc.createHookRuntime({ policyPath, dataDir, gatehouseCommand: selfCommand() });
-      try {
-        answer = await cc.handleHookEvent(text, runtime.deps, process.env.CLAUDE_PROJECT_DIR ? { projectDir: process.env.CLAUDE_PROJECT_DIR } : {});
-      } finally {
-        await runtime.close();
-      }
-    } catch (error) {
-      answer = cc.failClosed(error);
+      answer = await cc.handleHookEvent(text, runtime.deps, process.env.CLAUDE_PROJECT_DIR ? { projectDir: process.env.CLAUDE_PROJECT_DIR } : {});
+    } finally {
+      await runtime.close();
     }
+  } catch (error) {
+    answer = cc.failClosed(error);
   }
+  printAnswer(answer, io);
+}
+
+/** Prints a hook answer as Claude Code reads it: stdout, stderr, and exit 2 for a deny. */
+function printAnswer(answer: { readonly exitCode: number; readonly stdout: string; readonly stderr: string }, io: CliIO): void {
   if (answer.stdout) io.out(answer.stdout);
   if (answer.stderr) io.err(answer.stderr);
   if (answer.exitCode !== 0) throw new CliExit(answer.exitCode);

@@ -12,8 +12,9 @@ import { ClaudeCodeError } from "./errors.js";
  * refused (tools.ts), because it could change the effect.
  */
 
-/** Hook events larger than this are refused before parsing (a Write of a huge file still fits). */
-export const MAX_EVENT_BYTES = 8 * 1024 * 1024;
+import { MAX_EVENT_BYTES } from "./client.js";
+
+export { MAX_EVENT_BYTES };
 
 const base = {
   session_id: z.string().min(1).max(200).describe("Claude Code's session id; Gatehouse's run id"),

@@ -1,6 +1,7 @@
 import type { Action, AuditSink, Decision } from "../../core/index.js";
 import type { Gate } from "../../gate/index.js";
 import { judgeBash } from "./bash.js";
+import { failClosed, type HookAnswer } from "./client.js";
 import { judgeHost, judgeUrl, normalizeDomainPattern } from "./domains.js";
 import { ClaudeCodeError } from "./errors.js";
 import { parseHookEvent, type PostToolUseEvent, type PreToolUseEvent, type UserPromptSubmitEvent } from "./events.js";
@@ -9,13 +10,8 @@ import type { ClaudeCodeConfig } from "./schema.js";
 import type { IntentStore } from "./state.js";
 import { isJudgedTool, policyToolName, TOOL_INPUTS } from "./tools.js";
 
-/** What the hook process prints and how it exits (Claude Code reads all three). */
-export interface HookAnswer {
-  /** 0: Claude Code reads the JSON on stdout. 2: a blocking error; stderr goes to Claude. */
-  readonly exitCode: 0 | 2;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export { failClosed, type HookAnswer } from "./client.js";
+
 
 /** Scrubs secrets out of tool output (src/secrets' scrubber satisfies it). */
 export interface OutputScrubber {
@@ -83,18 +79,6 @@ export interface HookContext {
   readonly projectDir?: string;
 }
 
-/** The answer for an error: exit 2 (blocking), a one-line reason on stderr. */
-export function failClosed(error: unknown): HookAnswer {
-  const known = error instanceof ClaudeCodeError;
-  const code = known ? error.code : "hook-internal-error";
-  const message = error instanceof Error ? error.message : String(error);
-  const help = known && error.help ? `\n  help: ${error.help}` : "";
-  return {
-    exitCode: 2,
-    stdout: "",
-    stderr: `gatehouse: denied (${code}): ${message}${help}\n`,
-  };
-}
 
 /**
  * The session's project directory. Threat: `cwd` follows the Bash tool's `cd`, so an agent that

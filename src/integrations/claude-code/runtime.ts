@@ -79,7 +79,7 @@ export async function createHookRuntime(options: HookRuntimeOptions): Promise<Ho
 }
 
 async function openDurableAudit(dataDir: string) {
-  const { AUDIT_FILES, openAuditLog, readSigningKeyFile } = await import("../../audit/index.js");
+  const { AUDIT_FILES, openAuditLog, readSigningKeyFile } = await import("../../audit/writer.js");
   try {
     const signingKey = readSigningKeyFile(join(dataDir, AUDIT_FILES.signingKey));
     return await openAuditLog({ path: join(dataDir, AUDIT_FILES.database), signingKey, synchronous: "normal" });

@@ -5,6 +5,8 @@ import { ClaudeCodeError } from "./errors.js";
 import { MAX_EVENT_BYTES } from "./events.js";
 import { failClosed, handleHookEvent, type HookAnswer, type HookDependencies } from "./hook.js";
 
+export { askHookServer } from "./client.js";
+
 /**
  * The long-lived hook server: the policy is compiled and the audit log opened once, and each
  * hook invocation is one HTTP request over a Unix socket (`POST /claude-code/hook`, the event as
@@ -67,29 +69,6 @@ export function curlHookCommand(socketPath: string): string {
   return `sh -c '${script.replace(/'/g, `'\\''`)}' '${socketPath.replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * Sends one event to a running hook server from Node (what `gatehouse hook claude-code --socket`
- * does). Resolves to the answer; a server that cannot be reached yields a deny.
- */
-export async function askHookServer(socketPath: string, event: string, timeoutMs = 55_000, projectDir = process.env.CLAUDE_PROJECT_DIR): Promise<HookAnswer> {
-  const { request } = await import("node:http");
-  const headers = { "content-type": "application/json", ...(projectDir ? { "x-claude-project-dir": projectDir } : {}) };
-  return new Promise<HookAnswer>((resolveAnswer) => {
-    const req = request({ socketPath, path: "/claude-code/hook", method: "POST", headers, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const body = Buffer.concat(chunks).toString("utf8");
-        resolveAnswer(res.statusCode === 200 ? { exitCode: 0, stdout: body, stderr: "" } : { exitCode: 2, stdout: "", stderr: body || "gatehouse: denied: the hook server refused the event\n" });
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (error) =>
-      resolveAnswer(failClosed(new ClaudeCodeError("hook-server-unavailable", `the hook server at \`${socketPath}\` did not answer: ${error.message}`, "start it with `gatehouse hook claude-code --serve`, or drop --socket"))),
-    );
-    req.end(event);
-  });
-}
 
 /**
  * The hook command for Claude Code's settings that runs `argv` (the Gatehouse CLI) and turns
