@@ -309,7 +309,14 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     // (it may be large; on disk a run cannot fill the host's memory); its read-only control files
     // (masks, seccomp filter, index copies) to a memory file system where there is one (scratchRoot).
     const runDir = mkdtempSync(join(deps.tmpRoot ?? tmpdir(), "gatehouse-run-"));
-    const ctlDir = deps.tmpRoot !== undefined || scratch === tmpdir() ? runDir : mkdtempSync(join(scratch, "gatehouse-ctl-"));
+    let ctlDir = runDir;
+    if (deps.tmpRoot === undefined && scratch !== tmpdir()) {
+      try {
+        ctlDir = mkdtempSync(join(scratch, "gatehouse-ctl-"));
+      } catch {
+        // the memory file system refused: the control files stay with the run directory
+      }
+    }
     let plan: FilesystemPlan | undefined;
     let cgroups: RunCgroups | undefined;
     let bridge: { close(): void } | undefined;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_EVENT_BYTES } from "./client.js";
 import { ClaudeCodeError } from "./errors.js";
 
 /**
@@ -11,10 +12,6 @@ import { ClaudeCodeError } from "./errors.js";
  * does is in `tool_input`; for the tools Gatehouse judges, an unknown `tool_input` field is
  * refused (tools.ts), because it could change the effect.
  */
-
-import { MAX_EVENT_BYTES } from "./client.js";
-
-export { MAX_EVENT_BYTES };
 
 const base = {
   session_id: z.string().min(1).max(200).describe("Claude Code's session id; Gatehouse's run id"),

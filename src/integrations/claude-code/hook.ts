@@ -10,7 +10,6 @@ import type { ClaudeCodeConfig } from "./schema.js";
 import type { IntentStore } from "./state.js";
 import { isJudgedTool, policyToolName, TOOL_INPUTS } from "./tools.js";
 
-export { failClosed, type HookAnswer } from "./client.js";
 
 
 /** Scrubs secrets out of tool output (src/secrets' scrubber satisfies it). */

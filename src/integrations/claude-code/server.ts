@@ -1,11 +1,9 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { dirname } from "node:path";
+import { failClosed, MAX_EVENT_BYTES, type HookAnswer } from "./client.js";
 import { ClaudeCodeError } from "./errors.js";
-import { MAX_EVENT_BYTES } from "./events.js";
-import { failClosed, handleHookEvent, type HookAnswer, type HookDependencies } from "./hook.js";
-
-export { askHookServer } from "./client.js";
+import { handleHookEvent, type HookDependencies } from "./hook.js";
 
 /**
  * The long-lived hook server: the policy is compiled and the audit log opened once, and each
